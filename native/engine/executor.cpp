@@ -1,0 +1,118 @@
+#include "executor.h"
+
+#include <cmath>
+#include <cstring>
+
+namespace fit {
+
+template <typename T>
+Executor<T>::Executor(std::shared_ptr<const Graph> graph) : graph_(std::move(graph)) {
+  const Graph& g = *graph_;
+  g.validate();
+  const OpRegistry& reg = OpRegistry::instance();
+  defs_.reserve(g.nodes.size());
+  for (const Node& n : g.nodes) defs_.push_back(reg.find(n.op));
+
+  consts_.resize(g.values.size());
+  for (size_t v = 0; v < g.values.size(); ++v) {
+    const Value& val = g.values[v];
+    if (val.isConst) consts_[v] = toCompute(val.constant);
+  }
+  lastUse_.assign(g.values.size(), -1);
+  for (size_t k = 0; k < g.nodes.size(); ++k)
+    for (int id : g.nodes[k].inputs)
+      if (id >= 0) lastUse_[id] = static_cast<int>(k);
+  isOutput_.assign(g.values.size(), 0);
+  for (int id : g.outputs) isOutput_[id] = 1;
+}
+
+// Float constants and inputs become T; int64 stays int64. float32 data used in place for T=float.
+template <typename T>
+Tensor Executor<T>::toCompute(const Tensor& t) const {
+  if (t.dtype == DType::I64 || t.dtype == DTypeOf<T>::value) return t;
+  Tensor out = Tensor::make(DTypeOf<T>::value, t.dims);
+  T* dst = out.template data<T>();
+  const int64_t n = t.numel();
+  if (t.dtype == DType::F32) {
+    const float* src = t.data<float>();
+    for (int64_t i = 0; i < n; ++i) dst[i] = static_cast<T>(src[i]);
+  } else {
+    const double* src = t.data<double>();
+    for (int64_t i = 0; i < n; ++i) dst[i] = static_cast<T>(src[i]);
+  }
+  return out;
+}
+
+template <typename T>
+void Executor<T>::forward(const std::vector<Tensor>& inputs, const std::atomic<bool>* abort) {
+  const Graph& g = *graph_;
+  if (inputs.size() != g.inputs.size())
+    throw EngineError(ErrorCode::InvalidInput, "the model has " + std::to_string(g.inputs.size()) +
+                                                   " input(s) but " + std::to_string(inputs.size()) +
+                                                   " were given");
+  values_.assign(g.values.size(), Tensor{});
+  for (size_t v = 0; v < g.values.size(); ++v)
+    if (g.values[v].isConst) values_[v] = consts_[v];
+  for (size_t k = 0; k < inputs.size(); ++k) {
+    const Value& decl = g.values[g.inputs[k]];
+    const Tensor& x = inputs[k];
+    if (x.dtype == DType::I64)
+      throw EngineError(ErrorCode::InvalidInput, "input '" + decl.name +
+                                                     "' must be float32 or float64 but is int64");
+    if (!decl.dims.empty() && x.dims != decl.dims)
+      throw EngineError(ErrorCode::InvalidInput, "input '" + decl.name + "' has dims " +
+                                                     dimsToString(x.dims) + " but the model was prepared for " +
+                                                     dimsToString(decl.dims));
+    values_[g.inputs[k]] = toCompute(x);
+  }
+
+  std::vector<Tensor> outs;
+  for (size_t k = 0; k < g.nodes.size(); ++k) {
+    if (abort && abort->load(std::memory_order_relaxed))
+      throw EngineError(ErrorCode::Aborted, "the run was aborted");
+    const Node& n = g.nodes[k];
+    std::vector<const Tensor*> ins;
+    ins.reserve(n.inputs.size());
+    for (int id : n.inputs) ins.push_back(id >= 0 ? &values_[id] : nullptr);
+    outs.assign(n.outputs.size(), Tensor{});
+    OpContext<T> ctx(n, g.opset, std::move(ins), outs, scratch_);
+    defs_[k]->template forward<T>()(ctx);
+    scratch_.reset();
+    for (size_t o = 0; o < n.outputs.size(); ++o) {
+      int id = n.outputs[o];
+      if (id < 0) continue;
+      if (outs[o].ptr == nullptr && outs[o].numel() != 0)
+        throw EngineError(ErrorCode::Internal, n.describe() + " did not produce output " + std::to_string(o));
+      values_[id] = std::move(outs[o]);
+    }
+    if (!keepValues_) {
+      for (int id : n.inputs)
+        if (id >= 0 && lastUse_[id] == static_cast<int>(k) && !isOutput_[id] && !g.values[id].isConst)
+          values_[id] = Tensor{};
+    }
+  }
+}
+
+template <typename T>
+const Tensor& Executor<T>::value(int id) const {
+  if (id < 0 || id >= static_cast<int>(values_.size()))
+    throw EngineError(ErrorCode::Internal, "value id out of range");
+  return values_[id];
+}
+
+template <typename T>
+std::vector<Tensor> Executor<T>::outputs() const {
+  std::vector<Tensor> out;
+  for (int id : graph_->outputs) out.push_back(values_[id]);
+  return out;
+}
+
+template <typename T>
+void Executor<T>::clear() {
+  values_.clear();
+}
+
+template class Executor<float>;
+template class Executor<double>;
+
+}  // namespace fit

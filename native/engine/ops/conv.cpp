@@ -1,0 +1,301 @@
+// Convolutions: Conv (N-d, groups, strides, dilations, pads, auto_pad) via im2col + gemm per image
+// and group, with a direct loop for 2-D depthwise convolutions; ConvTranspose via gemm + col2im.
+// The per-image im2col structure is kept on purpose: the backward pass forms per-sample products
+// from the same column buffers.
+#include <algorithm>
+#include <string>
+
+#include "../../kernels/backend.h"
+#include "util.h"
+
+namespace fit {
+namespace {
+
+std::string str(const Dims& d) { return dimsToString(d); }
+std::string str(int64_t v) { return std::to_string(v); }
+
+// Geometry shared by Conv and ConvTranspose. `in` / `out` are the spatial dims of X / Y.
+struct ConvGeom {
+  int nd = 0;
+  Dims in, out, kernel, stride, dilation, padBegin, padEnd;
+};
+
+// Reads a per-spatial-dim INTS attribute (default `def` for every dim), checking its length.
+template <typename T>
+Dims spatialAttr(const OpContext<T>& ctx, const char* key, int nd, int64_t def, int64_t minValue) {
+  Dims v = ctx.node.ints(key, Dims(nd, def));
+  if (v.empty()) v.assign(nd, def);
+  if (static_cast<int>(v.size()) != nd)
+    ctx.fail(ErrorCode::InvalidAttribute, std::string(key) + " has " + str(int64_t(v.size())) +
+                                              " values but the input has " + str(int64_t(nd)) +
+                                              " spatial dims");
+  for (int64_t x : v)
+    if (x < minValue)
+      ctx.fail(ErrorCode::InvalidAttribute,
+               std::string(key) + " must be >= " + str(minValue) + " but got " + str(v));
+  return v;
+}
+
+// Reads kernel_shape (checked against the weight's spatial dims), strides, dilations and pads.
+template <typename T>
+ConvGeom readGeom(const OpContext<T>& ctx, const Tensor& X, const Tensor& W) {
+  ConvGeom g;
+  ctx.check(X.rank() >= 3, "expected X of rank >= 3 ([N, C, spatial...]) but got dims " + str(X.dims));
+  ctx.check(W.rank() == X.rank(), "expected W of rank " + str(int64_t(X.rank())) + " to match X of rank " +
+                                      str(int64_t(X.rank())) + " but got rank " + str(int64_t(W.rank())) +
+                                      " (W dims " + str(W.dims) + ")");
+  g.nd = X.rank() - 2;
+  g.in.assign(X.dims.begin() + 2, X.dims.end());
+  g.kernel.assign(W.dims.begin() + 2, W.dims.end());
+  if (ctx.node.has("kernel_shape")) {
+    Dims ks = ctx.node.ints("kernel_shape");
+    ctx.check(ks == g.kernel, "kernel_shape " + str(ks) + " does not match the spatial dims of W " + str(W.dims));
+  }
+  g.stride = spatialAttr(ctx, "strides", g.nd, 1, 1);
+  g.dilation = spatialAttr(ctx, "dilations", g.nd, 1, 1);
+  Dims pads = ctx.node.ints("pads", Dims(2 * g.nd, 0));
+  if (pads.empty()) pads.assign(2 * g.nd, 0);
+  if (static_cast<int>(pads.size()) != 2 * g.nd)
+    ctx.fail(ErrorCode::InvalidAttribute, "pads has " + str(int64_t(pads.size())) + " values but " +
+                                              str(int64_t(2 * g.nd)) + " are needed for " +
+                                              str(int64_t(g.nd)) + " spatial dims");
+  for (int64_t p : pads)
+    if (p < 0) ctx.fail(ErrorCode::InvalidAttribute, "negative pads are not supported: " + str(pads));
+  g.padBegin.assign(pads.begin(), pads.begin() + g.nd);
+  g.padEnd.assign(pads.begin() + g.nd, pads.end());
+  return g;
+}
+
+template <typename T>
+std::string autoPadOf(const OpContext<T>& ctx) {
+  std::string ap = ctx.node.s("auto_pad", "NOTSET");
+  if (ap.empty()) ap = "NOTSET";
+  if (ap != "NOTSET" && ap != "VALID" && ap != "SAME_UPPER" && ap != "SAME_LOWER")
+    ctx.fail(ErrorCode::InvalidAttribute, "auto_pad must be NOTSET, VALID, SAME_UPPER or SAME_LOWER but got '" + ap + "'");
+  return ap;
+}
+
+// Direct 2-D depthwise convolution: group == C, each output channel m reads input channel
+// m / mult (mult = M / C). y must hold [N, M, OH, OW]; bias may be null.
+template <typename T>
+void depthwise2d(const T* x, const T* w, const T* bias, T* y, int64_t N, int64_t C, int64_t M,
+                 const ConvGeom& g) {
+  const int64_t IH = g.in[0], IW = g.in[1], OH = g.out[0], OW = g.out[1];
+  const int64_t KH = g.kernel[0], KW = g.kernel[1];
+  const int64_t sh = g.stride[0], sw = g.stride[1], dh = g.dilation[0], dw = g.dilation[1];
+  const int64_t pt = g.padBegin[0], pl = g.padBegin[1];
+  const int64_t mult = M / C;
+  for (int64_t n = 0; n < N; ++n) {
+    for (int64_t m = 0; m < M; ++m) {
+      const T* xc = x + (n * C + m / mult) * IH * IW;
+      T* yc = y + (n * M + m) * OH * OW;
+      const T* wk = w + m * KH * KW;
+      std::fill(yc, yc + OH * OW, bias ? bias[m] : T(0));
+      for (int64_t kw = 0; kw < KW; ++kw) {
+        // ix = ox * sw + off must lie in [0, IW).
+        const int64_t off = kw * dw - pl;
+        const int64_t lo = off >= 0 ? 0 : (-off + sw - 1) / sw;
+        const int64_t hiRaw = IW - 1 - off;
+        if (hiRaw < 0) continue;
+        const int64_t hi = std::min(OW - 1, hiRaw / sw);
+        if (lo > hi) continue;
+        for (int64_t oh = 0; oh < OH; ++oh) {
+          T* yrow = yc + oh * OW;
+          for (int64_t kh = 0; kh < KH; ++kh) {
+            const int64_t ih = oh * sh - pt + kh * dh;
+            if (ih < 0 || ih >= IH) continue;
+            const T wv = wk[kh * KW + kw];
+            const T* xrow = xc + ih * IW + off;
+            if (sw == 1) {
+              for (int64_t ox = lo; ox <= hi; ++ox) yrow[ox] += wv * xrow[ox];
+            } else {
+              for (int64_t ox = lo; ox <= hi; ++ox) yrow[ox] += wv * xrow[ox * sw];
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// Fills each [spatial] plane of y ([N, M, S]) with its channel's bias (or 0).
+template <typename T>
+void fillBias(T* y, const T* bias, int64_t N, int64_t M, int64_t S) {
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t m = 0; m < M; ++m) std::fill(y + (n * M + m) * S, y + (n * M + m + 1) * S, bias ? bias[m] : T(0));
+}
+
+// ----------------------------------------------------------------------------------------------
+// Conv: X [N, C, in...], W [M, C/group, k...], B [M] -> Y [N, M, out...].
+
+template <typename T>
+void convForward(OpContext<T>& ctx) {
+  const Tensor& X = ctx.in(0);
+  const Tensor& W = ctx.in(1);
+  const Tensor* Bt = ctx.has(2) ? &ctx.in(2) : nullptr;
+  ConvGeom g = readGeom(ctx, X, W);
+  const int64_t group = ctx.node.i("group", 1);
+  if (group < 1) ctx.fail(ErrorCode::InvalidAttribute, "group must be >= 1 but got " + str(group));
+  const int64_t N = X.dims[0], C = X.dims[1], M = W.dims[0];
+  ctx.check(C % group == 0, "expected the " + str(C) + " input channels of X " + str(X.dims) +
+                                " to be divisible by group " + str(group));
+  ctx.check(W.dims[1] * group == C, "expected W " + str(W.dims) + " to have C/group = " +
+                                        str(C / group) + " input channels (X " + str(X.dims) +
+                                        ", group " + str(group) + ") but got " + str(W.dims[1]));
+  ctx.check(M % group == 0, "expected the " + str(M) + " output channels of W " + str(W.dims) +
+                                " to be divisible by group " + str(group));
+  if (Bt) ctx.check(Bt->rank() == 1 && Bt->dims[0] == M, "expected B of dims [" + str(M) + "] but got " + str(Bt->dims));
+
+  const std::string ap = autoPadOf(ctx);
+  g.out.resize(g.nd);
+  for (int i = 0; i < g.nd; ++i) {
+    const int64_t dk = (g.kernel[i] - 1) * g.dilation[i] + 1;
+    if (ap == "SAME_UPPER" || ap == "SAME_LOWER") {
+      g.out[i] = (g.in[i] + g.stride[i] - 1) / g.stride[i];
+      const int64_t total = std::max<int64_t>(0, (g.out[i] - 1) * g.stride[i] + dk - g.in[i]);
+      g.padBegin[i] = ap == "SAME_UPPER" ? total / 2 : total - total / 2;
+      g.padEnd[i] = total - g.padBegin[i];
+    } else {
+      if (ap == "VALID") g.padBegin[i] = g.padEnd[i] = 0;
+      const int64_t span = g.in[i] + g.padBegin[i] + g.padEnd[i] - dk;
+      if (span < 0)
+        ctx.fail(ErrorCode::ShapeMismatch, "spatial dim " + str(int64_t(i)) + " of X " + str(X.dims) +
+                                               " (padded to " + str(g.in[i] + g.padBegin[i] + g.padEnd[i]) +
+                                               ") is smaller than the dilated kernel extent " + str(dk));
+      g.out[i] = span / g.stride[i] + 1;
+    }
+  }
+
+  Dims yd{N, M};
+  yd.insert(yd.end(), g.out.begin(), g.out.end());
+  T* y = ctx.output(0, yd);
+  const int64_t outSz = numelOf(g.out), inSz = numelOf(g.in), kSz = numelOf(g.kernel);
+  if (numelOf(yd) == 0) return;
+  const T* x = X.template data<T>();
+  const T* w = W.template data<T>();
+  const T* bias = Bt ? Bt->template data<T>() : nullptr;
+
+  if (g.nd == 2 && group == C && group > 1) {
+    depthwise2d(x, w, bias, y, N, C, M, g);
+    return;
+  }
+
+  const int64_t Cg = C / group, Mg = M / group, rows = Cg * kSz;
+  bool direct = true;  // 1x1, stride 1, no pads: the image is its own column matrix
+  for (int i = 0; i < g.nd; ++i)
+    direct = direct && g.kernel[i] == 1 && g.stride[i] == 1 && g.padBegin[i] == 0 && g.padEnd[i] == 0;
+  fillBias(y, bias, N, M, outSz);
+  if (rows == 0) return;
+  T* col = direct ? nullptr : ctx.scratch.template alloc<T>(static_cast<size_t>(rows * outSz));
+  for (int64_t n = 0; n < N; ++n) {
+    for (int64_t gi = 0; gi < group; ++gi) {
+      const T* xg = x + (n * C + gi * Cg) * inSz;
+      T* yg = y + (n * M + gi * Mg) * outSz;
+      const T* src = xg;
+      if (!direct) {
+        kernels::im2col<T>(xg, Cg, g.nd, g.in.data(), g.kernel.data(), g.stride.data(), g.dilation.data(),
+                           g.padBegin.data(), g.out.data(), col);
+        src = col;
+      }
+      kernels::gemm(false, false, Mg, outSz, rows, T(1), w + gi * Mg * rows, rows, src, outSz,
+                    bias ? T(1) : T(0), yg, outSz);
+    }
+  }
+}
+
+// ----------------------------------------------------------------------------------------------
+// ConvTranspose: X [N, C, in...], W [C, M/group, k...], B [M] -> Y [N, M, out...]. Pads and the
+// output size follow onnxruntime (which the ONNX backend tests agree with): with output_shape or
+// SAME_* auto_pad, the total padding is split with the odd element at the head for SAME_UPPER
+// and at the tail otherwise.
+
+template <typename T>
+void convTransposeForward(OpContext<T>& ctx) {
+  const Tensor& X = ctx.in(0);
+  const Tensor& W = ctx.in(1);
+  const Tensor* Bt = ctx.has(2) ? &ctx.in(2) : nullptr;
+  ConvGeom g = readGeom(ctx, X, W);
+  const int64_t group = ctx.node.i("group", 1);
+  if (group < 1) ctx.fail(ErrorCode::InvalidAttribute, "group must be >= 1 but got " + str(group));
+  const int64_t N = X.dims[0], C = X.dims[1];
+  ctx.check(W.dims[0] == C, "expected W " + str(W.dims) + " to have " + str(C) +
+                                " rows (the input channels of X " + str(X.dims) + ") but got " + str(W.dims[0]));
+  ctx.check(C % group == 0, "expected the " + str(C) + " input channels of X " + str(X.dims) +
+                                " to be divisible by group " + str(group));
+  const int64_t Mg = W.dims[1], M = Mg * group;
+  if (Bt) ctx.check(Bt->rank() == 1 && Bt->dims[0] == M, "expected B of dims [" + str(M) + "] but got " + str(Bt->dims));
+
+  const std::string ap = autoPadOf(ctx);
+  const Dims outPad = spatialAttr(ctx, "output_padding", g.nd, 0, 0);
+  Dims outShape = ctx.node.ints("output_shape");
+  if (!outShape.empty()) {
+    if (static_cast<int>(outShape.size()) == g.nd + 2) outShape.erase(outShape.begin(), outShape.begin() + 2);
+    if (static_cast<int>(outShape.size()) != g.nd)
+      ctx.fail(ErrorCode::InvalidAttribute, "output_shape " + str(ctx.node.ints("output_shape")) +
+                                                " does not have one value per spatial dim (" + str(int64_t(g.nd)) + ")");
+  }
+  g.out.resize(g.nd);
+  for (int i = 0; i < g.nd; ++i) {
+    const int64_t dk = (g.kernel[i] - 1) * g.dilation[i] + 1;
+    const int64_t full = (g.in[i] - 1) * g.stride[i] + outPad[i] + dk;  // output size with no pads
+    auto distribute = [&](int64_t target) {
+      const int64_t total = std::max<int64_t>(0, full - target);
+      if (ap == "SAME_UPPER") {
+        g.padBegin[i] = total - total / 2;
+        g.padEnd[i] = total / 2;
+      } else {
+        g.padBegin[i] = total / 2;
+        g.padEnd[i] = total - total / 2;
+      }
+    };
+    if (!outShape.empty()) {
+      distribute(outShape[i]);
+      g.out[i] = outShape[i];
+    } else {
+      if (ap == "SAME_UPPER" || ap == "SAME_LOWER") distribute(g.in[i] * g.stride[i]);
+      if (ap == "VALID") g.padBegin[i] = g.padEnd[i] = 0;
+      g.out[i] = full - g.padBegin[i] - g.padEnd[i];
+    }
+    if (g.out[i] <= 0)
+      ctx.fail(ErrorCode::ShapeMismatch, "output spatial dim " + str(int64_t(i)) + " would be " + str(g.out[i]) +
+                                             " for X " + str(X.dims) + " and W " + str(W.dims));
+  }
+
+  Dims yd{N, M};
+  yd.insert(yd.end(), g.out.begin(), g.out.end());
+  T* y = ctx.output(0, yd);
+  if (numelOf(yd) == 0) return;
+  const int64_t outSz = numelOf(g.out), inSz = numelOf(g.in), kSz = numelOf(g.kernel);
+  const T* x = X.template data<T>();
+  const T* w = W.template data<T>();
+  const T* bias = Bt ? Bt->template data<T>() : nullptr;
+  fillBias(y, bias, N, M, outSz);
+
+  const int64_t Cg = C / group, rows = Mg * kSz;
+  if (Cg == 0 || rows == 0 || inSz == 0) return;
+  bool direct = outSz == inSz;  // 1x1, stride 1, no pads: gemm straight into Y
+  for (int i = 0; i < g.nd; ++i)
+    direct = direct && g.kernel[i] == 1 && g.stride[i] == 1 && g.padBegin[i] == 0 && g.out[i] == g.in[i];
+  T* col = direct ? nullptr : ctx.scratch.template alloc<T>(static_cast<size_t>(rows * inSz));
+  for (int64_t n = 0; n < N; ++n) {
+    for (int64_t gi = 0; gi < group; ++gi) {
+      const T* xg = x + (n * C + gi * Cg) * inSz;  // [Cg, inSz]
+      const T* wg = w + gi * Cg * rows;              // [Cg, Mg * k]
+      T* yg = y + (n * M + gi * Mg) * outSz;
+      if (direct) {
+        kernels::gemm(true, false, Mg, inSz, Cg, T(1), wg, rows, xg, inSz, T(1), yg, outSz);
+        continue;
+      }
+      kernels::gemm(true, false, rows, inSz, Cg, T(1), wg, rows, xg, inSz, T(0), col, inSz);
+      kernels::col2im<T>(col, Mg, g.nd, g.out.data(), g.kernel.data(), g.stride.data(), g.dilation.data(),
+                         g.padBegin.data(), g.in.data(), yg);
+    }
+  }
+}
+
+}  // namespace
+
+FIT_REGISTER_OP("Conv", convForward);
+FIT_REGISTER_OP("ConvTranspose", convTransposeForward);
+
+}  // namespace fit

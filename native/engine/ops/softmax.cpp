@@ -1,0 +1,151 @@
+// Softmax and LogSoftmax, numerically stable (the maximum is subtracted before exponentiating).
+// Axis semantics depend on the opset:
+//   opset < 13: the input is coerced to 2-D [prod(dims[:axis]), prod(dims[axis:])] (axis default 1)
+//               and each row of that matrix is normalized;
+//   opset >= 13: normalization runs along the single dim `axis` (default -1).
+// Both reduce to the view [outer, len, inner] with the normalized dim in the middle (inner == 1
+// for the coerced form).
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <string>
+
+#include "../op.h"
+#include "util.h"
+
+namespace fit {
+namespace ops {
+namespace {
+
+template <typename T>
+const T* dataAs(OpContext<T>& ctx, size_t i) {
+  const Tensor& t = ctx.in(i);
+  if (t.dtype == DTypeOf<T>::value) return t.template data<T>();
+  int64_t n = t.numel();
+  T* buf = ctx.scratch.template alloc<T>(static_cast<size_t>(n > 0 ? n : 1));
+  if (t.dtype == DType::F32) {
+    const float* s = t.template data<float>();
+    for (int64_t k = 0; k < n; ++k) buf[k] = static_cast<T>(s[k]);
+  } else if (t.dtype == DType::F64) {
+    const double* s = t.template data<double>();
+    for (int64_t k = 0; k < n; ++k) buf[k] = static_cast<T>(s[k]);
+  } else {
+    const int64_t* s = t.template data<int64_t>();
+    for (int64_t k = 0; k < n; ++k) buf[k] = static_cast<T>(s[k]);
+  }
+  return buf;
+}
+
+struct SoftmaxView {
+  int64_t outer = 1, len = 1, inner = 1;
+};
+
+template <typename T>
+SoftmaxView softmaxView(const OpContext<T>& ctx, const Dims& dims) {
+  const int rank = static_cast<int>(dims.size());
+  SoftmaxView v;
+  if (ctx.opset < 13) {
+    int64_t axis = ctx.node.i("axis", 1);
+    // The coerced form accepts axis == rank (every dim in the outer block).
+    if (axis < -rank || axis > rank)
+      ctx.fail(ErrorCode::InvalidAttribute, "axis " + std::to_string(axis) +
+                                                " is out of range for a rank-" +
+                                                std::to_string(rank) + " tensor");
+    if (axis < 0) axis += rank;
+    for (int d = 0; d < rank; ++d) (d < axis ? v.outer : v.len) *= dims[d];
+  } else {
+    if (rank == 0) ctx.fail(ErrorCode::ShapeMismatch, "input must have rank >= 1");
+    const int axis = normAxis(ctx, ctx.node.i("axis", -1), rank);
+    for (int d = 0; d < rank; ++d) (d < axis ? v.outer : d == axis ? v.len : v.inner) *= dims[d];
+  }
+  return v;
+}
+
+// LOG selects LogSoftmax.
+template <typename T, bool LOG>
+void softmaxImpl(OpContext<T>& ctx) {
+  const Tensor& xt = ctx.in(0);
+  const SoftmaxView v = softmaxView(ctx, xt.dims);
+  const T* x = dataAs(ctx, 0);
+  T* y = ctx.output(0, xt.dims);
+  if (xt.numel() == 0) return;
+  const int64_t len = v.len, inner = v.inner;
+  if (inner == 1) {
+    // Each row is contiguous.
+    for (int64_t o = 0; o < v.outer; ++o) {
+      const T* xr = x + o * len;
+      T* yr = y + o * len;
+      T m = -std::numeric_limits<T>::infinity();
+      for (int64_t i = 0; i < len; ++i) m = std::max(m, xr[i]);
+      T s = 0;
+      for (int64_t i = 0; i < len; ++i) {
+        const T e = std::exp(xr[i] - m);
+        if (!LOG) yr[i] = e;
+        s += e;
+      }
+      if (LOG) {
+        const T shift = m + std::log(s);
+        for (int64_t i = 0; i < len; ++i) yr[i] = xr[i] - shift;
+      } else {
+        const T inv = T(1) / s;
+        for (int64_t i = 0; i < len; ++i) yr[i] *= inv;
+      }
+    }
+    return;
+  }
+  // Strided case: the normalized dim has stride `inner`; work on whole inner rows at a time so
+  // every loop is contiguous over `inner`.
+  T* m = ctx.scratch.template alloc<T>(static_cast<size_t>(inner));
+  T* s = ctx.scratch.template alloc<T>(static_cast<size_t>(inner));
+  for (int64_t o = 0; o < v.outer; ++o) {
+    const T* xb = x + o * len * inner;
+    T* yb = y + o * len * inner;
+    std::fill(m, m + inner, -std::numeric_limits<T>::infinity());
+    std::fill(s, s + inner, T(0));
+    for (int64_t l = 0; l < len; ++l) {
+      const T* xr = xb + l * inner;
+      for (int64_t i = 0; i < inner; ++i) m[i] = std::max(m[i], xr[i]);
+    }
+    for (int64_t l = 0; l < len; ++l) {
+      const T* xr = xb + l * inner;
+      T* yr = yb + l * inner;
+      for (int64_t i = 0; i < inner; ++i) {
+        const T e = std::exp(xr[i] - m[i]);
+        if (!LOG) yr[i] = e;
+        s[i] += e;
+      }
+    }
+    if (LOG) {
+      for (int64_t i = 0; i < inner; ++i) s[i] = m[i] + std::log(s[i]);
+      for (int64_t l = 0; l < len; ++l) {
+        const T* xr = xb + l * inner;
+        T* yr = yb + l * inner;
+        for (int64_t i = 0; i < inner; ++i) yr[i] = xr[i] - s[i];
+      }
+    } else {
+      for (int64_t i = 0; i < inner; ++i) s[i] = T(1) / s[i];
+      for (int64_t l = 0; l < len; ++l) {
+        T* yr = yb + l * inner;
+        for (int64_t i = 0; i < inner; ++i) yr[i] *= s[i];
+      }
+    }
+  }
+}
+
+template <typename T>
+void softmaxForward(OpContext<T>& ctx) {
+  softmaxImpl<T, false>(ctx);
+}
+template <typename T>
+void logSoftmaxForward(OpContext<T>& ctx) {
+  softmaxImpl<T, true>(ctx);
+}
+
+}  // namespace
+}  // namespace ops
+}  // namespace fit
+
+using namespace fit::ops;
+
+FIT_REGISTER_OP("Softmax", softmaxForward);
+FIT_REGISTER_OP("LogSoftmax", logSoftmaxForward);

@@ -1,0 +1,200 @@
+// N-d im2col / col2im for one image (see backend.h for the layouts).
+//
+// Both walk the same index space: for every column-matrix row (channel c, kernel offset
+// k_0..k_{d-1}) and every output position o_0..o_{d-1}, the input sample is
+// i_j = o_j * stride_j + k_j * dilation_j - padBegin_j, and is 0 (im2col) or dropped (col2im) when
+// any i_j falls outside the image. Instead of testing every element, the valid output range
+// [lo, hi) of the innermost (contiguous) dimension is computed once per row, so each output line
+// becomes: a zero-filled head, a copy (memcpy when stride == 1) or strided gather/scatter, and a
+// zero-filled tail. Outer dimensions are tested once per line. 2-D has a dedicated loop nest;
+// 1-D, 3-D and higher use the generic walk with an odometer over the outer output dimensions.
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "../backend.h"
+
+namespace fit {
+namespace kernels {
+namespace {
+
+// Output positions o in [0, out) whose input o * stride + off lies in [0, in): [lo, hi).
+inline void validRange(int64_t off, int64_t stride, int64_t in, int64_t out, int64_t& lo,
+                       int64_t& hi) {
+  lo = off >= 0 ? 0 : (-off + stride - 1) / stride;
+  hi = in - 1 - off < 0 ? 0 : (in - 1 - off) / stride + 1;
+  lo = std::min(lo, out);
+  hi = std::max(lo, std::min(hi, out));
+}
+
+// One output line of length `out` whose valid part is [lo, hi): output o reads input
+// row[o * stride + off] (in range exactly for o in [lo, hi)).
+template <typename T>
+inline void lineToCol(const T* row, int64_t off, int64_t stride, int64_t lo, int64_t hi,
+                      int64_t out, T* dst) {
+  std::fill(dst, dst + lo, T(0));
+  if (stride == 1) {
+    if (hi > lo) std::memcpy(dst + lo, row + lo + off, sizeof(T) * static_cast<size_t>(hi - lo));
+  } else {
+    const T* src = row + (lo * stride + off);
+    for (int64_t o = lo; o < hi; ++o, src += stride) dst[o] = *src;
+  }
+  std::fill(dst + hi, dst + out, T(0));
+}
+
+// The adjoint: row[o * stride + off] += src[o] for o in [lo, hi).
+template <typename T>
+inline void lineFromCol(const T* src, int64_t off, int64_t stride, int64_t lo, int64_t hi,
+                        T* row) {
+  if (hi <= lo) return;
+  T* dst = row + (lo * stride + off);
+  if (stride == 1)
+    for (int64_t o = lo; o < hi; ++o) dst[o - lo] += src[o];
+  else
+    for (int64_t o = lo; o < hi; ++o, dst += stride) *dst += src[o];
+}
+
+// 2-D: img [C, H, W], col [C * KH * KW, OH * OW].
+template <typename T, bool kToCol>
+void walk2d(T* img, T* col, int64_t channels, const int64_t* in, const int64_t* kernel,
+            const int64_t* stride, const int64_t* dilation, const int64_t* pad,
+            const int64_t* out) {
+  const int64_t H = in[0], W = in[1], OH = out[0], OW = out[1];
+  const int64_t sh = stride[0], sw = stride[1];
+  for (int64_t c = 0; c < channels; ++c) {
+    T* plane = img + c * H * W;
+    for (int64_t kh = 0; kh < kernel[0]; ++kh) {
+      const int64_t offH = kh * dilation[0] - pad[0];
+      int64_t hlo, hhi;
+      validRange(offH, sh, H, OH, hlo, hhi);
+      for (int64_t kw = 0; kw < kernel[1]; ++kw, col += OH * OW) {
+        const int64_t offW = kw * dilation[1] - pad[1];
+        int64_t wlo, whi;
+        validRange(offW, sw, W, OW, wlo, whi);
+        if (kToCol) {
+          std::fill(col, col + hlo * OW, T(0));
+          std::fill(col + hhi * OW, col + OH * OW, T(0));
+        }
+        for (int64_t oh = hlo; oh < hhi; ++oh) {
+          T* row = plane + (oh * sh + offH) * W;
+          T* c2 = col + oh * OW;
+          if (kToCol)
+            lineToCol<T>(row, offW, sw, wlo, whi, OW, c2);
+          else
+            lineFromCol<T>(c2, offW, sw, wlo, whi, row);
+        }
+      }
+    }
+  }
+}
+
+// Any rank >= 1.
+template <typename T, bool kToCol>
+void walkNd(T* img, T* col, int64_t channels, int nd, const int64_t* in, const int64_t* kernel,
+            const int64_t* stride, const int64_t* dilation, const int64_t* pad,
+            const int64_t* out) {
+  const int last = nd - 1;
+  int64_t imgSize = 1, outSize = 1, kSize = 1;
+  for (int j = 0; j < nd; ++j) {
+    imgSize *= in[j];
+    outSize *= out[j];
+    kSize *= kernel[j];
+  }
+  std::vector<int64_t> inStride(nd, 1), kIdx(nd, 0), off(nd), oIdx(nd, 0);
+  for (int j = nd - 2; j >= 0; --j) inStride[j] = inStride[j + 1] * in[j + 1];
+  const int64_t outLast = out[last];
+  const int64_t lines = outSize / std::max<int64_t>(outLast, 1);
+
+  for (int64_t c = 0; c < channels; ++c) {
+    T* image = img + c * imgSize;
+    std::fill(kIdx.begin(), kIdx.end(), 0);
+    for (int64_t kr = 0; kr < kSize; ++kr, col += outSize) {
+      for (int j = 0; j < nd; ++j) off[j] = kIdx[j] * dilation[j] - pad[j];
+      int64_t lo, hi;
+      validRange(off[last], stride[last], in[last], outLast, lo, hi);
+      std::fill(oIdx.begin(), oIdx.end(), 0);
+      for (int64_t ln = 0; ln < lines; ++ln) {
+        // Input offset of this line's outer coordinates; `inside` is false in the padding.
+        int64_t base = 0;
+        bool inside = true;
+        for (int j = 0; j < last; ++j) {
+          const int64_t i = oIdx[j] * stride[j] + off[j];
+          inside = inside && i >= 0 && i < in[j];
+          base += i * inStride[j];
+        }
+        T* c2 = col + ln * outLast;
+        if (!inside) {
+          if (kToCol) std::fill(c2, c2 + outLast, T(0));
+        } else if (kToCol) {
+          lineToCol<T>(image + base, off[last], stride[last], lo, hi, outLast, c2);
+        } else {
+          lineFromCol<T>(c2, off[last], stride[last], lo, hi, image + base);
+        }
+        for (int j = last - 1; j >= 0; --j) {  // next outer output position
+          if (++oIdx[j] < out[j]) break;
+          oIdx[j] = 0;
+        }
+      }
+      for (int j = last; j >= 0; --j) {  // next kernel offset
+        if (++kIdx[j] < kernel[j]) break;
+        kIdx[j] = 0;
+      }
+    }
+  }
+}
+
+template <typename T, bool kToCol>
+void walk(T* img, T* col, int64_t channels, int nd, const int64_t* in, const int64_t* kernel,
+          const int64_t* stride, const int64_t* dilation, const int64_t* pad,
+          const int64_t* out) {
+  // A 1x..x1 kernel with unit stride and no padding: col is the image itself.
+  bool identity = true;
+  int64_t size = channels;
+  for (int j = 0; j < nd; ++j) {
+    identity = identity && kernel[j] == 1 && stride[j] == 1 && pad[j] == 0 && out[j] == in[j];
+    size *= in[j];
+  }
+  if (identity) {
+    if (kToCol)
+      std::memcpy(col, img, sizeof(T) * static_cast<size_t>(size));
+    else
+      for (int64_t i = 0; i < size; ++i) img[i] += col[i];
+    return;
+  }
+  if (nd == 2)
+    walk2d<T, kToCol>(img, col, channels, in, kernel, stride, dilation, pad, out);
+  else
+    walkNd<T, kToCol>(img, col, channels, nd, in, kernel, stride, dilation, pad, out);
+}
+
+}  // namespace
+
+template <typename T>
+void im2col(const T* img, int64_t channels, int nd, const int64_t* inShape, const int64_t* kernel,
+            const int64_t* stride, const int64_t* dilation, const int64_t* padBegin,
+            const int64_t* outShape, T* col) {
+  // The walk only reads img in this direction.
+  walk<T, true>(const_cast<T*>(img), col, channels, nd, inShape, kernel, stride, dilation,
+                padBegin, outShape);
+}
+
+template <typename T>
+void col2im(const T* col, int64_t channels, int nd, const int64_t* inShape, const int64_t* kernel,
+            const int64_t* stride, const int64_t* dilation, const int64_t* padBegin,
+            const int64_t* outShape, T* img) {
+  // The walk only reads col in this direction.
+  walk<T, false>(img, const_cast<T*>(col), channels, nd, inShape, kernel, stride, dilation,
+                 padBegin, outShape);
+}
+
+#define FIT_INSTANTIATE(T)                                                                      \
+  template void im2col<T>(const T*, int64_t, int, const int64_t*, const int64_t*,              \
+                          const int64_t*, const int64_t*, const int64_t*, const int64_t*, T*); \
+  template void col2im<T>(const T*, int64_t, int, const int64_t*, const int64_t*,              \
+                          const int64_t*, const int64_t*, const int64_t*, const int64_t*, T*);
+FIT_INSTANTIATE(float)
+FIT_INSTANTIATE(double)
+#undef FIT_INSTANTIATE
+
+}  // namespace kernels
+}  // namespace fit

@@ -1,0 +1,145 @@
+/**
+ * EngineModel: a normalized graph prepared for one concrete input shape, running on the native
+ * engine. Validates what the user hands in (JS validates, C++ trusts a plain description).
+ */
+import { InvalidInputError, AbortError } from '../errors.js';
+import type { AttrValue, Graph, TypedData } from '../onnx/types.js';
+import { loadAddon, type NativeAttr, type NativeGraphDesc, type NativeModel, type NativeTensor } from './addon.js';
+import { nativeError } from './errors.js';
+
+export type InputTensor = { dims: number[]; data: Float32Array | Float64Array };
+export type Inputs = Record<string, InputTensor>;
+
+export interface RunOptions {
+  /** float64 runs the engine in double precision (gradient checks). */
+  precision?: 'float32' | 'float64';
+  signal?: AbortSignal;
+}
+
+function toNativeAttrs(attrs: Record<string, AttrValue>): NativeAttr[] {
+  return Object.entries(attrs).map(([name, a]) => ({ name, ...a }) as NativeAttr);
+}
+
+/** Converts the normalized graph into the addon's description (value ids, borrowed constants). */
+export function graphToDesc(graph: Graph): NativeGraphDesc {
+  const ids = new Map<string, number>();
+  const values: NativeGraphDesc['values'] = [];
+  const idOf = (name: string): number => {
+    let id = ids.get(name);
+    if (id === undefined) {
+      id = values.length;
+      ids.set(name, id);
+      const c = graph.initializers.get(name);
+      values.push(c ? { name, dims: c.dims, type: c.type, data: c.data } : { name, dims: graph.shapes.get(name) });
+    }
+    return id;
+  };
+  const inputs = graph.inputs.map((i) => idOf(i.name));
+  const nodes = graph.nodes.map((n) => ({
+    op: n.op,
+    name: n.name,
+    inputs: n.inputs.map((t) => (t === '' ? -1 : idOf(t))),
+    outputs: n.outputs.map((t) => (t === '' ? -1 : idOf(t))),
+    attrs: toNativeAttrs(n.attrs),
+  }));
+  const outputs = graph.outputs.map((o) => idOf(o.name));
+  return { opset: graph.opset, values, nodes, inputs, outputs };
+}
+
+export class EngineModel {
+  readonly graph: Graph;
+  readonly inputNames: string[];
+  readonly outputNames: string[];
+  private readonly native: NativeModel;
+
+  constructor(graph: Graph) {
+    this.graph = graph;
+    this.inputNames = graph.inputs.map((i) => i.name);
+    this.outputNames = graph.outputs.map((o) => o.name);
+    const addon = loadAddon();
+    try {
+      this.native = new addon.Model(graphToDesc(graph));
+    } catch (e) {
+      throw nativeError(e, 'Preparing the model for the engine failed', EngineModel);
+    }
+  }
+
+  /** The dims the model was prepared for, by input name. */
+  inputDims(name: string): number[] {
+    const d = this.graph.shapes.get(name);
+    if (!d) throw new InvalidInputError(`The model has no input named '${name}'. Inputs: ${this.inputNames.join(', ')}`);
+    return d;
+  }
+
+  private toNative(inputs: Inputs): NativeTensor[] {
+    if (inputs === null || typeof inputs !== 'object')
+      throw new InvalidInputError(`Expected an object mapping input names to {dims, data} but received ${typeof inputs}`);
+    const unknown = Object.keys(inputs).filter((k) => !this.inputNames.includes(k));
+    if (unknown.length)
+      throw new InvalidInputError(
+        `Unknown input(s) ${unknown.map((u) => `'${u}'`).join(', ')}; the model's inputs are ${this.inputNames.map((n) => `'${n}'`).join(', ')}`,
+      );
+    return this.inputNames.map((name) => {
+      const t = inputs[name];
+      if (!t) throw new InvalidInputError(`Missing input '${name}' (expected dims [${this.inputDims(name).join(', ')}])`);
+      const want = this.inputDims(name);
+      if (!Array.isArray(t.dims) || t.dims.length !== want.length || t.dims.some((d, i) => d !== want[i]))
+        throw new InvalidInputError(
+          `Expected dims [${want.join(', ')}] for input '${name}' but received [${Array.isArray(t.dims) ? t.dims.join(', ') : String(t.dims)}]`,
+        );
+      let type: 'float32' | 'float64';
+      if (t.data instanceof Float32Array) type = 'float32';
+      else if (t.data instanceof Float64Array) type = 'float64';
+      else
+        throw new InvalidInputError(
+          `Expected a Float32Array or Float64Array for input '${name}' but received ${describe(t.data)}`,
+        );
+      const n = want.reduce((a, b) => a * b, 1);
+      if (t.data.length !== n)
+        throw new InvalidInputError(`Input '${name}' has ${t.data.length} elements but dims [${want.join(', ')}] need ${n}`);
+      return { dims: want, type, data: t.data as TypedData };
+    });
+  }
+
+  private toOutputs(outs: NativeTensor[]): Record<string, NativeTensor> {
+    const r: Record<string, NativeTensor> = {};
+    this.outputNames.forEach((n, i) => (r[n] = outs[i]!));
+    return r;
+  }
+
+  /** Runs forward on this thread. */
+  run(inputs: Inputs, options: RunOptions = {}): Record<string, NativeTensor> {
+    const native = this.toNative(inputs);
+    try {
+      return this.toOutputs(this.native.run(native, { precision: options.precision ?? 'float32' }));
+    } catch (e) {
+      throw nativeError(e, 'Running the model failed', this.run);
+    }
+  }
+
+  /** Runs forward off the event loop; `signal` aborts at the next node boundary. */
+  async runAsync(inputs: Inputs, options: RunOptions = {}): Promise<Record<string, NativeTensor>> {
+    const native = this.toNative(inputs);
+    const { signal } = options;
+    if (signal?.aborted) throw new AbortError('The run was aborted before it started');
+    const onAbort = () => this.native.abort();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      return this.toOutputs(await this.native.runAsync(native, { precision: options.precision ?? 'float32' }));
+    } catch (e) {
+      throw nativeError(e, 'Running the model failed');
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  dispose(): void {
+    this.native.dispose();
+  }
+}
+
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (typeof v !== 'object') return typeof v;
+  return (v as object).constructor?.name ?? 'an object';
+}
