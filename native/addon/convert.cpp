@@ -75,7 +75,14 @@ Tensor tensorFromJs(const Napi::Value& v, const std::string& what) {
     throw EngineError(ErrorCode::InvalidInput, what + " has " + std::to_string(ta.ElementLength()) +
                                                    " elements but dims " + fit::dimsToString(dims) +
                                                    " need " + std::to_string(n));
-  void* data = static_cast<uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
+  // napi_get_typedarray_info gives the data pointer directly; it also works for typed arrays over
+  // a SharedArrayBuffer (weights shared with worker threads), where ArrayBuffer().Data() does not.
+  void* data = nullptr;
+  napi_typedarray_type tt;
+  size_t len = 0;
+  napi_value ab;
+  size_t off = 0;
+  NAPI_THROW_IF_FAILED(v.Env(), napi_get_typedarray_info(v.Env(), ta, &tt, &len, &data, &ab, &off), Tensor());
   return Tensor::borrow(t, dims, data);
 }
 

@@ -7,7 +7,7 @@
 import { InvalidOptionError } from '../errors.js';
 import { AttrType, dataToTensorProto, elemTypeCode, encodeModel } from './proto.js';
 import type { RawTensorInput, TensorProtoObject } from './proto.js';
-import type { AttrValue, TensorData } from './types.js';
+import type { AttrValue, Graph, TensorData } from './types.js';
 
 export type BuildAttr =
   | AttrValue
@@ -142,4 +142,26 @@ export function makeModelObject(spec: BuildModelSpec): Record<string, unknown> {
 /** Build and encode an ONNX model. */
 export function makeModel(spec: BuildModelSpec): Uint8Array {
   return encodeModel(makeModelObject(spec));
+}
+
+/**
+ * Write a Graph back as ONNX (nodes, initializers, inputs with their concrete shapes when known).
+ * Used to check normalization against onnxruntime, and as the base of export.
+ */
+export function graphToModel(graph: Graph, opts: { irVersion?: number; opsets?: Record<string, number> } = {}): Uint8Array {
+  const dimsOf = (name: string, declared: (number | string | null)[]): (number | string | null)[] =>
+    graph.shapes.get(name) ?? declared;
+  return makeModel({
+    opset: graph.opset,
+    opsets: opts.opsets,
+    irVersion: opts.irVersion,
+    nodes: graph.nodes.map((n) => ({ op: n.op, name: n.name, domain: n.domain, inputs: n.inputs, outputs: n.outputs, attrs: n.attrs })),
+    initializers: [...graph.initializers].map(([name, t]) => ({ name, dims: t.dims, type: t.type, data: t.data })),
+    inputs: graph.inputs.map((i) => ({ name: i.name, elemType: i.elemType, dims: dimsOf(i.name, i.dims) })),
+    outputs: graph.outputs.map((o) => ({
+      name: o.name,
+      elemType: o.elemType === 'unknown' ? undefined : o.elemType,
+      dims: dimsOf(o.name, o.dims),
+    })),
+  });
 }

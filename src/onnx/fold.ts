@@ -405,3 +405,9 @@ export function evalNode(node: WorkNode, inputs: In, opset: number): TensorData[
     throw e;
   }
 }
+
+/** Fold Shape/Size from a known input shape (the input itself need not be constant). */
+export function evalShapeOp(node: WorkNode, dims: number[], opset: number): TensorData[] | undefined {
+  if (node.op !== 'Shape' && node.op !== 'Size') return undefined;
+  return evalNode(node, [{ dims, type: 'float32', data: new Float32Array(0) }], opset);
+}

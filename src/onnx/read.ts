@@ -22,7 +22,7 @@ export interface OnnxModel {
   baseDir?: string;
   /** opset version per domain; the default domain is '' ('ai.onnx' is folded into '') */
   opsets: Map<string, number>;
-  /** opset of the default domain */
+  /** opset of the default domain (0 when the graph uses only other domains) */
   opset: number;
   irVersion: number;
   producer: { name: string; version: string };
@@ -122,13 +122,15 @@ export function readModel(source: string | Uint8Array, opts: ReadModelOptions = 
         'Check that you passed the .onnx file and not another artifact (e.g. a PyTorch checkpoint or external data file).',
     );
   }
-  const opset = opsets.get('');
-  if (opset === undefined) {
+  const opset = opsets.get('') ?? 0;
+  if (opset === 0 && (proto.graph.node ?? []).some((n) => !n.domain || n.domain === 'ai.onnx')) {
     throw new InvalidModelError(
-      `${where} imports no opset of the default ONNX domain (only ${[...opsets.keys()].join(', ')}); onnx-fit needs a standard ONNX graph.`,
+      `${where} uses default-domain ONNX ops but imports no opset for that domain (only ${[...opsets.keys()].join(', ')}). ` +
+        'Re-export the model with an opset_import for the default domain.',
     );
   }
-  if (opset < MIN_OPSET || opset > MAX_OPSET) {
+  // a graph of custom-domain ops only has no default opset; normalize() reports those ops as unsupported
+  if (opset !== 0 && (opset < MIN_OPSET || opset > MAX_OPSET)) {
     throw new InvalidModelError(
       `${where} uses ONNX opset ${opset}, but onnx-fit supports opsets ${MIN_OPSET} to ${MAX_OPSET}. ` +
         'Convert it, e.g. with onnx.version_converter.convert_version(model, 17).',

@@ -328,7 +328,8 @@ const BROADCAST = [
 
 const RULES: Record<string, Rule> = {
   Conv: conv, ConvTranspose: convTranspose, Gemm: gemm, MatMul: matmul,
-  BatchNormalization: (c) => [c.shape(0)],
+  // training-mode outputs (running/saved mean and var) are per channel
+  BatchNormalization: (c) => c.node.outputs.map((_, i) => (i === 0 ? c.shape(0) : [c.shape(0)[1] ?? 1])),
   MaxPool: pool, AveragePool: pool, LpPool: pool,
   GlobalAveragePool: globalPool, GlobalMaxPool: globalPool, GlobalLpPool: globalPool,
   ReduceMean: reduce, ReduceSum: reduce, ReduceMax: reduce, ReduceMin: reduce, ReduceProd: reduce,

@@ -33,3 +33,32 @@ export function diff(a: ArrayLike<number>, b: ArrayLike<number>, floor = 1e-3): 
   }
   return { abs, rel, at };
 }
+
+/**
+ * A synthetic document image for OCR models: white page with dark text-like strokes, normalized
+ * with ImageNet mean/std as PP-OCR's preprocessing does. dims [n, 3, h, w].
+ */
+export function syntheticPage(n: number, h: number, w: number, seed: number): Float32Array {
+  const r = rng(seed);
+  const out = new Float32Array(n * 3 * h * w);
+  const mean = [0.485, 0.456, 0.406];
+  const std = [0.229, 0.224, 0.225];
+  for (let b = 0; b < n; b++) {
+    const gray = new Float32Array(h * w).fill(0.95);
+    const lines = 2 + Math.floor(r() * 3);
+    for (let l = 0; l < lines; l++) {
+      const y0 = Math.floor(r() * (h - 12));
+      const th = 6 + Math.floor(r() * 6);
+      let x = Math.floor(r() * 8);
+      while (x < w - 4) {
+        const cw = 2 + Math.floor(r() * 4);
+        for (let y = y0; y < Math.min(h, y0 + th); y++)
+          for (let xx = x; xx < Math.min(w, x + cw); xx++) if (r() < 0.8) gray[y * w + xx] = 0.1 + 0.1 * r();
+        x += cw + 1 + Math.floor(r() * 3);
+      }
+    }
+    for (let c = 0; c < 3; c++)
+      for (let i = 0; i < h * w; i++) out[((b * 3 + c) * h * w) + i] = (gray[i]! - mean[c]!) / std[c]!;
+  }
+  return out;
+}

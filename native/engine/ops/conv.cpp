@@ -75,42 +75,84 @@ std::string autoPadOf(const OpContext<T>& ctx) {
   return ap;
 }
 
+// One output row of a depthwise convolution for one kernel row: y[i] += sum_k w[k] *
+// x[i * sw + k * dw]. The kernel width is a template parameter for the common sizes so the taps
+// stay in registers and y is loaded and stored once per kernel row.
+template <typename T, int KW>
+void dwRowFixed(T* __restrict y, const T* __restrict x, const T* w, int64_t OW, int64_t sw, int64_t dw) {
+  T wv[KW];
+  for (int k = 0; k < KW; ++k) wv[k] = w[k];
+  if (sw == 1 && dw == 1) {
+    for (int64_t i = 0; i < OW; ++i) {
+      T s = y[i];
+      for (int k = 0; k < KW; ++k) s += wv[k] * x[i + k];
+      y[i] = s;
+    }
+  } else if (sw == 2 && dw == 1) {
+    for (int64_t i = 0; i < OW; ++i) {
+      T s = y[i];
+      for (int k = 0; k < KW; ++k) s += wv[k] * x[2 * i + k];
+      y[i] = s;
+    }
+  } else {
+    for (int64_t i = 0; i < OW; ++i) {
+      T s = y[i];
+      for (int k = 0; k < KW; ++k) s += wv[k] * x[i * sw + k * dw];
+      y[i] = s;
+    }
+  }
+}
+
+template <typename T>
+void dwRowAny(T* __restrict y, const T* __restrict x, const T* w, int64_t KW, int64_t OW, int64_t sw, int64_t dw) {
+  for (int64_t k = 0; k < KW; ++k) {
+    const T wv = w[k];
+    const T* xs = x + k * dw;
+    for (int64_t i = 0; i < OW; ++i) y[i] += wv * xs[i * sw];
+  }
+}
+
 // Direct 2-D depthwise convolution: group == C, each output channel m reads input channel
-// m / mult (mult = M / C). y must hold [N, M, OH, OW]; bias may be null.
+// m / mult (mult = M / C). Each input plane is first copied into a zero-padded plane covering
+// exactly the rows and columns the taps reach, so the row kernels need no bounds checks.
+// y must hold [N, M, OH, OW]; bias may be null.
 template <typename T>
 void depthwise2d(const T* x, const T* w, const T* bias, T* y, int64_t N, int64_t C, int64_t M,
-                 const ConvGeom& g) {
+                 const ConvGeom& g, Arena& scratch) {
   const int64_t IH = g.in[0], IW = g.in[1], OH = g.out[0], OW = g.out[1];
   const int64_t KH = g.kernel[0], KW = g.kernel[1];
   const int64_t sh = g.stride[0], sw = g.stride[1], dh = g.dilation[0], dw = g.dilation[1];
   const int64_t pt = g.padBegin[0], pl = g.padBegin[1];
   const int64_t mult = M / C;
+  const int64_t PH = (OH - 1) * sh + (KH - 1) * dh + 1, PW = (OW - 1) * sw + (KW - 1) * dw + 1;
+  T* pad = scratch.alloc<T>(static_cast<size_t>(PH * PW));
+  std::fill(pad, pad + PH * PW, T(0));
+  const int64_t rowsIn = std::min(IH, PH - pt), colsIn = std::min(IW, PW - pl);
+  void (*row)(T*, const T*, const T*, int64_t, int64_t, int64_t) = nullptr;
+  switch (KW) {
+    case 1: row = dwRowFixed<T, 1>; break;
+    case 2: row = dwRowFixed<T, 2>; break;
+    case 3: row = dwRowFixed<T, 3>; break;
+    case 4: row = dwRowFixed<T, 4>; break;
+    case 5: row = dwRowFixed<T, 5>; break;
+    case 7: row = dwRowFixed<T, 7>; break;
+    default: break;
+  }
   for (int64_t n = 0; n < N; ++n) {
-    for (int64_t m = 0; m < M; ++m) {
-      const T* xc = x + (n * C + m / mult) * IH * IW;
-      T* yc = y + (n * M + m) * OH * OW;
-      const T* wk = w + m * KH * KW;
-      std::fill(yc, yc + OH * OW, bias ? bias[m] : T(0));
-      for (int64_t kw = 0; kw < KW; ++kw) {
-        // ix = ox * sw + off must lie in [0, IW).
-        const int64_t off = kw * dw - pl;
-        const int64_t lo = off >= 0 ? 0 : (-off + sw - 1) / sw;
-        const int64_t hiRaw = IW - 1 - off;
-        if (hiRaw < 0) continue;
-        const int64_t hi = std::min(OW - 1, hiRaw / sw);
-        if (lo > hi) continue;
+    for (int64_t c = 0; c < C; ++c) {
+      const T* xc = x + (n * C + c) * IH * IW;
+      for (int64_t ih = 0; colsIn > 0 && ih < rowsIn; ++ih)
+        std::copy(xc + ih * IW, xc + ih * IW + colsIn, pad + (ih + pt) * PW + pl);
+      for (int64_t m = c * mult; m < (c + 1) * mult; ++m) {
+        T* yc = y + (n * M + m) * OH * OW;
+        const T* wk = w + m * KH * KW;
+        std::fill(yc, yc + OH * OW, bias ? bias[m] : T(0));
         for (int64_t oh = 0; oh < OH; ++oh) {
           T* yrow = yc + oh * OW;
           for (int64_t kh = 0; kh < KH; ++kh) {
-            const int64_t ih = oh * sh - pt + kh * dh;
-            if (ih < 0 || ih >= IH) continue;
-            const T wv = wk[kh * KW + kw];
-            const T* xrow = xc + ih * IW + off;
-            if (sw == 1) {
-              for (int64_t ox = lo; ox <= hi; ++ox) yrow[ox] += wv * xrow[ox];
-            } else {
-              for (int64_t ox = lo; ox <= hi; ++ox) yrow[ox] += wv * xrow[ox * sw];
-            }
+            const T* prow = pad + (oh * sh + kh * dh) * PW;
+            if (row) row(yrow, prow, wk + kh * KW, OW, sw, dw);
+            else dwRowAny(yrow, prow, wk + kh * KW, KW, OW, sw, dw);
           }
         }
       }
@@ -176,7 +218,7 @@ void convForward(OpContext<T>& ctx) {
   const T* bias = Bt ? Bt->template data<T>() : nullptr;
 
   if (g.nd == 2 && group == C && group > 1) {
-    depthwise2d(x, w, bias, y, N, C, M, g);
+    depthwise2d(x, w, bias, y, N, C, M, g, ctx.scratch);
     return;
   }
 
@@ -204,10 +246,9 @@ void convForward(OpContext<T>& ctx) {
 }
 
 // ----------------------------------------------------------------------------------------------
-// ConvTranspose: X [N, C, in...], W [C, M/group, k...], B [M] -> Y [N, M, out...]. Pads and the
-// output size follow onnxruntime (which the ONNX backend tests agree with): with output_shape or
-// SAME_* auto_pad, the total padding is split with the odd element at the head for SAME_UPPER
-// and at the tail otherwise.
+// ConvTranspose: X [N, C, in...], W [C, M/group, k...], B [M] -> Y [N, M, out...]. With
+// output_shape or SAME_* auto_pad the pads are derived from the total padding as the spec (and
+// onnxruntime >= 1.2x) do: the odd element goes to the end for SAME_UPPER, to the start otherwise.
 
 template <typename T>
 void convTransposeForward(OpContext<T>& ctx) {
@@ -241,11 +282,11 @@ void convTransposeForward(OpContext<T>& ctx) {
     auto distribute = [&](int64_t target) {
       const int64_t total = std::max<int64_t>(0, full - target);
       if (ap == "SAME_UPPER") {
-        g.padBegin[i] = total - total / 2;
-        g.padEnd[i] = total / 2;
-      } else {
         g.padBegin[i] = total / 2;
         g.padEnd[i] = total - total / 2;
+      } else {
+        g.padBegin[i] = total - total / 2;
+        g.padEnd[i] = total / 2;
       }
     };
     if (!outShape.empty()) {

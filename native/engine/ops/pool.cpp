@@ -1,7 +1,7 @@
 // Pooling: MaxPool, AveragePool (1-D/2-D/3-D, pads, strides, dilations, ceil_mode, auto_pad,
 // count_include_pad), GlobalAveragePool, GlobalMaxPool. Every pooling is run as a 3-D pooling
-// (missing leading spatial dims get size 1) with per-dim window tables computed once per op, so
-// the inner loops have no bounds checks.
+// (missing leading spatial dims get size 1) as separable passes along each spatial axis, with
+// per-dim window tables computed once per op so the loops have no bounds checks.
 #include <algorithm>
 #include <limits>
 #include <string>
@@ -43,7 +43,6 @@ struct PoolDim {
 
 struct PoolGeom {
   PoolDim d[3];
-  bool defaultDilations = true;
 };
 
 // Reads the pooling attributes and computes output sizes (onnxruntime's rules: SAME_* pads are
@@ -86,7 +85,6 @@ PoolGeom readPoolGeom(const OpContext<T>& ctx, const Tensor& X, bool allowDilati
     if (p.kernel < 1 || p.stride < 1 || p.dilation < 1)
       ctx.fail(ErrorCode::InvalidAttribute, "kernel_shape, strides and dilations must be >= 1 but got kernel_shape " +
                                                 str(ks) + ", strides " + str(strides) + ", dilations " + str(dil));
-    if (p.dilation != 1) g.defaultDilations = false;
     p.padBegin = pads[i];
     p.padEnd = pads[nd + i];
     if (ap == "VALID") p.padBegin = p.padEnd = 0;
@@ -123,6 +121,81 @@ T* allocPoolOutput(OpContext<T>& ctx, const Tensor& X, const PoolGeom& g) {
   return ctx.output(0, yd);
 }
 
+// One separable pass along a spatial axis: src [outer, p.in, inner] -> dst [outer, p.out, inner].
+// Max and average pooling over a box are separable: the max (or mean, with per-axis counts whose
+// product is the window count) over the box is the pass-by-pass reduction along each axis.
+template <typename T, bool IsMax>
+void poolPass(const T* src, T* dst, int64_t outer, int64_t inner, const PoolDim& p, bool includePad) {
+  const T empty = IsMax ? std::numeric_limits<T>::lowest() : T(0);
+  for (int64_t o = 0; o < outer; ++o) {
+    const T* so = src + o * p.in * inner;
+    T* d = dst + o * p.out * inner;
+    for (int64_t j = 0; j < p.out; ++j) {
+      const int64_t lo = p.kLo[j], hi = p.kHi[j];
+      const int64_t count = includePad ? p.kPad[j] : hi - lo;
+      if (lo >= hi || count <= 0) {
+        std::fill(d + j * inner, d + (j + 1) * inner, empty);
+        continue;
+      }
+      const T scale = T(1) / static_cast<T>(count);
+      if (inner == 1) {
+        const T* xs = so + (p.start[j] + lo * p.dilation);
+        T acc = xs[0];
+        for (int64_t k = 1; k < hi - lo; ++k) {
+          const T v = xs[k * p.dilation];
+          if (IsMax) acc = v > acc ? v : acc;
+          else acc += v;
+        }
+        d[j] = IsMax ? acc : acc * scale;
+        continue;
+      }
+      T* __restrict dr = d + j * inner;
+      const T* first = so + (p.start[j] + lo * p.dilation) * inner;
+      std::copy(first, first + inner, dr);
+      for (int64_t k = lo + 1; k < hi; ++k) {
+        const T* __restrict xr = so + (p.start[j] + k * p.dilation) * inner;
+        if (IsMax) {
+          for (int64_t i = 0; i < inner; ++i) dr[i] = xr[i] > dr[i] ? xr[i] : dr[i];
+        } else {
+          for (int64_t i = 0; i < inner; ++i) dr[i] += xr[i];
+        }
+      }
+      if (!IsMax)
+        for (int64_t i = 0; i < inner; ++i) dr[i] *= scale;
+    }
+  }
+}
+
+// Runs the passes W, H, D (skipping identity axes) through scratch buffers into y.
+template <typename T, bool IsMax>
+void runPool(OpContext<T>& ctx, const Tensor& X, const PoolGeom& g, bool includePad, T* y) {
+  const int64_t planes = X.dims[0] * X.dims[1];
+  Dims cur{planes, g.d[0].in, g.d[1].in, g.d[2].in};
+  std::vector<int> axes;
+  for (int a = 2; a >= 0; --a) {
+    const PoolDim& p = g.d[a];
+    const bool identity = p.kernel == 1 && p.stride == 1 && p.padBegin == 0 && p.padEnd == 0 && p.out == p.in;
+    if (!identity) axes.push_back(a);
+  }
+  const T* src = X.template data<T>();
+  if (axes.empty()) {
+    std::copy(src, src + X.numel(), y);
+    return;
+  }
+  for (size_t i = 0; i < axes.size(); ++i) {
+    const int a = axes[i];
+    int64_t outer = planes, inner = 1;
+    for (int k = 0; k < a; ++k) outer *= cur[1 + k];
+    for (int k = a + 1; k < 3; ++k) inner *= cur[1 + k];
+    Dims next = cur;
+    next[1 + a] = g.d[a].out;
+    T* dst = i + 1 == axes.size() ? y : ctx.scratch.template alloc<T>(static_cast<size_t>(numelOf(next)));
+    poolPass<T, IsMax>(src, dst, outer, inner, g.d[a], includePad);
+    src = dst;
+    cur = next;
+  }
+}
+
 template <typename T>
 void maxPoolForward(OpContext<T>& ctx) {
   if (ctx.node.outputs.size() > 1 && ctx.node.outputs[1] != -1)
@@ -132,68 +205,20 @@ void maxPoolForward(OpContext<T>& ctx) {
   const Tensor& X = ctx.in(0);
   const PoolGeom g = readPoolGeom(ctx, X, ctx.opset >= 10);
   T* y = allocPoolOutput(ctx, X, g);
-  const T* x = X.template data<T>();
-  const PoolDim &D = g.d[0], &H = g.d[1], &W = g.d[2];
-  const int64_t planes = X.dims[0] * X.dims[1];
-  const int64_t inSz = D.in * H.in * W.in, outSz = D.out * H.out * W.out;
-  for (int64_t c = 0; c < planes; ++c) {
-    const T* xc = x + c * inSz;
-    T* yc = y + c * outSz;
-    for (int64_t od = 0; od < D.out; ++od)
-      for (int64_t oh = 0; oh < H.out; ++oh)
-        for (int64_t ow = 0; ow < W.out; ++ow) {
-          T m = std::numeric_limits<T>::lowest();
-          for (int64_t kd = D.kLo[od]; kd < D.kHi[od]; ++kd) {
-            const T* xd = xc + (D.start[od] + kd * D.dilation) * H.in * W.in;
-            for (int64_t kh = H.kLo[oh]; kh < H.kHi[oh]; ++kh) {
-              const T* xr = xd + (H.start[oh] + kh * H.dilation) * W.in + W.start[ow];
-              for (int64_t kw = W.kLo[ow]; kw < W.kHi[ow]; ++kw) {
-                const T v = xr[kw * W.dilation];
-                m = v > m ? v : m;
-              }
-            }
-          }
-          *yc++ = m;
-        }
-  }
+  if (ctx.outputs[0].numel() == 0) return;
+  runPool<T, true>(ctx, X, g, false, y);
 }
 
+// count_include_pad counts the taps inside the padded input: a ceil_mode window reaching past the
+// end padding counts only up to it (as onnxruntime and PyTorch do).
 template <typename T>
 void averagePoolForward(OpContext<T>& ctx) {
   const Tensor& X = ctx.in(0);
   const PoolGeom g = readPoolGeom(ctx, X, ctx.opset >= 19);
   const bool includePad = ctx.node.i("count_include_pad", 0) != 0;
   T* y = allocPoolOutput(ctx, X, g);
-  const T* x = X.template data<T>();
-  const PoolDim &D = g.d[0], &H = g.d[1], &W = g.d[2];
-  const int64_t planes = X.dims[0] * X.dims[1];
-  const int64_t inSz = D.in * H.in * W.in, outSz = D.out * H.out * W.out;
-  const int64_t fullKernel = D.kernel * H.kernel * W.kernel;
-  for (int64_t c = 0; c < planes; ++c) {
-    const T* xc = x + c * inSz;
-    T* yc = y + c * outSz;
-    for (int64_t od = 0; od < D.out; ++od)
-      for (int64_t oh = 0; oh < H.out; ++oh)
-        for (int64_t ow = 0; ow < W.out; ++ow) {
-          T s = 0;
-          for (int64_t kd = D.kLo[od]; kd < D.kHi[od]; ++kd) {
-            const T* xd = xc + (D.start[od] + kd * D.dilation) * H.in * W.in;
-            for (int64_t kh = H.kLo[oh]; kh < H.kHi[oh]; ++kh) {
-              const T* xr = xd + (H.start[oh] + kh * H.dilation) * W.in + W.start[ow];
-              for (int64_t kw = W.kLo[ow]; kw < W.kHi[ow]; ++kw) s += xr[kw * W.dilation];
-            }
-          }
-          int64_t count;
-          if (includePad) {
-            // onnxruntime divides by the whole kernel without dilations and by the taps inside
-            // the padded input with them.
-            count = g.defaultDilations ? fullKernel : D.kPad[od] * H.kPad[oh] * W.kPad[ow];
-          } else {
-            count = (D.kHi[od] - D.kLo[od]) * (H.kHi[oh] - H.kLo[oh]) * (W.kHi[ow] - W.kLo[ow]);
-          }
-          *yc++ = count > 0 ? s / static_cast<T>(count) : T(0);
-        }
-  }
+  if (ctx.outputs[0].numel() == 0) return;
+  runPool<T, false>(ctx, X, g, includePad, y);
 }
 
 template <typename T, bool IsMax>
@@ -210,13 +235,21 @@ void globalPoolForward(OpContext<T>& ctx) {
   const T* x = X.template data<T>();
   for (int64_t c = 0; c < planes; ++c) {
     const T* xc = x + c * S;
+    // 8 independent lanes so the reductions vectorize (sums in double).
+    int64_t i = 0;
     if (IsMax) {
-      T m = std::numeric_limits<T>::lowest();
-      for (int64_t i = 0; i < S; ++i) m = xc[i] > m ? xc[i] : m;
-      y[c] = m;
+      T m[8];
+      std::fill(m, m + 8, std::numeric_limits<T>::lowest());
+      for (; i + 8 <= S; i += 8)
+        for (int l = 0; l < 8; ++l) m[l] = xc[i + l] > m[l] ? xc[i + l] : m[l];
+      for (; i < S; ++i) m[0] = xc[i] > m[0] ? xc[i] : m[0];
+      y[c] = *std::max_element(m, m + 8);
     } else {
-      double s = 0;
-      for (int64_t i = 0; i < S; ++i) s += xc[i];
+      double a[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+      for (; i + 8 <= S; i += 8)
+        for (int l = 0; l < 8; ++l) a[l] += static_cast<double>(xc[i + l]);
+      double s = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+      for (; i < S; ++i) s += xc[i];
       y[c] = S > 0 ? static_cast<T>(s / static_cast<double>(S)) : T(0);
     }
   }

@@ -287,7 +287,7 @@ void resizeForward(OpContext<T>& ctx) {
   else if (cm == "asymmetric") s.coord = Coord::Asymmetric;
   else if (cm == "align_corners") s.coord = Coord::AlignCorners;
   else if (cm == "pytorch_half_pixel") s.coord = Coord::PytorchHalfPixel;
-  else if (cm == "tf_half_pixel_for_nearest") s.coord = Coord::TfHalfPixelForNearest;
+  else if (cm == "tf_half_pixel_for_nearest" || cm == "tf_half_pixel_for_nn") s.coord = Coord::TfHalfPixelForNearest;
   else if (cm == "tf_crop_and_resize") s.coord = Coord::TfCropAndResize;
   else ctx.fail(ErrorCode::InvalidAttribute, "unknown coordinate_transformation_mode '" + cm + "'");
   const std::string nm = ctx.node.s("nearest_mode", "round_prefer_floor");

@@ -77,17 +77,18 @@ void softmaxImpl(OpContext<T>& ctx) {
       T* yr = y + o * len;
       T m = -std::numeric_limits<T>::infinity();
       for (int64_t i = 0; i < len; ++i) m = std::max(m, xr[i]);
-      T s = 0;
+      // The sum is accumulated in double: with thousands of classes a float sum drifts by ~1e-5.
+      double s = 0;
       for (int64_t i = 0; i < len; ++i) {
         const T e = std::exp(xr[i] - m);
         if (!LOG) yr[i] = e;
         s += e;
       }
       if (LOG) {
-        const T shift = m + std::log(s);
+        const T shift = static_cast<T>(m + std::log(s));
         for (int64_t i = 0; i < len; ++i) yr[i] = xr[i] - shift;
       } else {
-        const T inv = T(1) / s;
+        const T inv = static_cast<T>(1.0 / s);
         for (int64_t i = 0; i < len; ++i) yr[i] *= inv;
       }
     }
@@ -96,12 +97,12 @@ void softmaxImpl(OpContext<T>& ctx) {
   // Strided case: the normalized dim has stride `inner`; work on whole inner rows at a time so
   // every loop is contiguous over `inner`.
   T* m = ctx.scratch.template alloc<T>(static_cast<size_t>(inner));
-  T* s = ctx.scratch.template alloc<T>(static_cast<size_t>(inner));
+  double* s = ctx.scratch.template alloc<double>(static_cast<size_t>(inner));
   for (int64_t o = 0; o < v.outer; ++o) {
     const T* xb = x + o * len * inner;
     T* yb = y + o * len * inner;
     std::fill(m, m + inner, -std::numeric_limits<T>::infinity());
-    std::fill(s, s + inner, T(0));
+    std::fill(s, s + inner, 0.0);
     for (int64_t l = 0; l < len; ++l) {
       const T* xr = xb + l * inner;
       for (int64_t i = 0; i < inner; ++i) m[i] = std::max(m[i], xr[i]);
@@ -120,13 +121,13 @@ void softmaxImpl(OpContext<T>& ctx) {
       for (int64_t l = 0; l < len; ++l) {
         const T* xr = xb + l * inner;
         T* yr = yb + l * inner;
-        for (int64_t i = 0; i < inner; ++i) yr[i] = xr[i] - s[i];
+        for (int64_t i = 0; i < inner; ++i) yr[i] = static_cast<T>(xr[i] - s[i]);
       }
     } else {
-      for (int64_t i = 0; i < inner; ++i) s[i] = T(1) / s[i];
+      for (int64_t i = 0; i < inner; ++i) s[i] = 1.0 / s[i];
       for (int64_t l = 0; l < len; ++l) {
         T* yr = yb + l * inner;
-        for (int64_t i = 0; i < inner; ++i) yr[i] *= s[i];
+        for (int64_t i = 0; i < inner; ++i) yr[i] *= static_cast<T>(s[i]);
       }
     }
   }

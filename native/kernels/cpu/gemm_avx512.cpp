@@ -22,6 +22,9 @@
 #ifndef FIT_AVX512_MC
 #define FIT_AVX512_MC 240
 #endif
+#ifndef FIT_AVX512_AL1
+#define FIT_AVX512_AL1 false
+#endif
 #ifndef FIT_AVX512_NC
 #define FIT_AVX512_NC 2048
 #endif
@@ -84,7 +87,7 @@ FIT_AVX512 void microKernelAvx512(int64_t kc, const float* __restrict Ap,
 
 FIT_AVX512 void sgemmAvx512(const GemmArgs<float>& g) {
   if (gemvCases(g)) return;
-  gemmBlocked<float, kMR, kNR, FIT_AVX512_MC, FIT_AVX512_KC, FIT_AVX512_NC>(g, microKernelAvx512);
+  gemmBlocked<float, kMR, kNR, FIT_AVX512_MC, FIT_AVX512_KC, FIT_AVX512_NC, FIT_AVX512_AL1>(g, microKernelAvx512);
 }
 
 }  // namespace cpu

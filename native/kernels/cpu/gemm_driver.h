@@ -27,6 +27,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #if defined(__GNUC__) || defined(__clang__)
 #define FIT_GEMM_INLINE inline __attribute__((always_inline))
@@ -91,37 +96,106 @@ FIT_GEMM_INLINE void scaleC(int64_t M, int64_t N, T beta, T* C, int64_t ldc) {
   }
 }
 
+// Packing primitives. A sliver of width W (W = MR for A, NR for B) is kc rows of W values:
+// dst[k*W + r], r < w copied from the source and r in [w, W) zero (edge slivers).
+
+// Source already W-contiguous per k: sliver s gets dst[s*kc*W + k*W + r] = src[k*ld + s*W + r]
+// for a panel `width` wide. The loop runs along source rows (k outer, slivers inner) so reads are
+// sequential and hardware-prefetched; going sliver by sliver instead would read a 64-128 byte
+// piece of each of kc rows far apart, missing the cache on every row.
+template <typename T, int W>
+FIT_GEMM_INLINE void packCopyPanel(const T* __restrict src, int64_t ld, int64_t width, int64_t kc,
+                                   T* __restrict dst) {
+  const int64_t full = width / W;
+  const int rem = static_cast<int>(width - full * W);
+#ifdef FIT_CHUNK
+  for (int64_t k0 = 0; k0 < kc; k0 += FIT_CHUNK) {
+    const int64_t k1 = std::min<int64_t>(kc, k0 + FIT_CHUNK);
+    for (int64_t sl = 0; sl < full; ++sl)
+      for (int64_t k = k0; k < k1; ++k)
+        std::memcpy(dst + sl * kc * W + k * W, src + k * ld + sl * W, sizeof(T) * W);
+  }
+  if (rem)
+  for (int64_t k = 0; k < kc; ++k) {
+    const T* s = src + k * ld;
+    T* d = dst + k * W;
+#else
+  for (int64_t k = 0; k < kc; ++k) {
+    const T* s = src + k * ld;
+    T* d = dst + k * W;
+    // A constant-size memcpy becomes a few vector moves for the caller's ISA (a plain loop may be
+    // turned into a memmove call).
+    for (int64_t sl = 0; sl < full; ++sl) std::memcpy(d + sl * kc * W, s + sl * W, sizeof(T) * W);
+#endif
+    if (rem) {
+      T* e = d + full * kc * W;
+      for (int r = 0; r < W; ++r) e[r] = r < rem ? s[full * W + r] : T(0);
+    }
+  }
+}
+
+// Source stored transposed: dst[k*W + r] = src[r*ld + k] (W source rows, each read sequentially).
+template <typename T, int W>
+FIT_GEMM_INLINE void packTransposed(const T* __restrict src, int64_t ld, int w, int64_t kc,
+                                    T* __restrict dst) {
+  int64_t k = 0;
+#if defined(__SSE2__)
+  // float: 4x4 register transposes (plus a 2x4 one when W % 4 == 2), ~4x fewer instructions
+  // than element-wise copies. SSE2 is baseline on x86-64; under a target attribute the compiler
+  // emits the VEX forms.
+  if constexpr (std::is_same<T, float>::value && (W % 4 == 0 || W % 4 == 2)) {
+    const float* s = src;
+    float* d = dst;
+    for (; w == W && k + 4 <= kc; k += 4) {
+#ifdef FIT_PF_T
+      if ((k & 15) == 0)
+        for (int r = 0; r < W; ++r)
+          _mm_prefetch(reinterpret_cast<const char*>(s + r * ld + k + FIT_PF_T), _MM_HINT_T0);
+#endif
+      int r = 0;
+      for (; r + 4 <= W; r += 4) {
+        __m128 a0 = _mm_loadu_ps(s + (r + 0) * ld + k), a1 = _mm_loadu_ps(s + (r + 1) * ld + k);
+        __m128 a2 = _mm_loadu_ps(s + (r + 2) * ld + k), a3 = _mm_loadu_ps(s + (r + 3) * ld + k);
+        _MM_TRANSPOSE4_PS(a0, a1, a2, a3);
+        _mm_storeu_ps(d + (k + 0) * W + r, a0);
+        _mm_storeu_ps(d + (k + 1) * W + r, a1);
+        _mm_storeu_ps(d + (k + 2) * W + r, a2);
+        _mm_storeu_ps(d + (k + 3) * W + r, a3);
+      }
+      if (r < W) {  // two rows left
+        const __m128 a0 = _mm_loadu_ps(s + r * ld + k), a1 = _mm_loadu_ps(s + (r + 1) * ld + k);
+        const __m128 lo = _mm_unpacklo_ps(a0, a1), hi = _mm_unpackhi_ps(a0, a1);
+        _mm_storel_pi(reinterpret_cast<__m64*>(d + (k + 0) * W + r), lo);
+        _mm_storeh_pi(reinterpret_cast<__m64*>(d + (k + 1) * W + r), lo);
+        _mm_storel_pi(reinterpret_cast<__m64*>(d + (k + 2) * W + r), hi);
+        _mm_storeh_pi(reinterpret_cast<__m64*>(d + (k + 3) * W + r), hi);
+      }
+    }
+  }
+#endif
+  if (w == W) {
+    const T* rows[W];
+    for (int r = 0; r < W; ++r) rows[r] = src + r * ld;
+    for (; k < kc; ++k)
+      for (int r = 0; r < W; ++r) dst[k * W + r] = rows[r][k];
+  } else {
+    for (; k < kc; ++k)
+      for (int r = 0; r < W; ++r) dst[k * W + r] = r < w ? src[r * ld + k] : T(0);
+  }
+}
+
 // Packs op(A)[i0:i0+mc, k0:k0+kc] into MR-row slivers; sliver s holds element (i, k) at
 // s*kc*MR + k*MR + i. Rows beyond mc are zero.
 template <typename T, int MR>
 FIT_GEMM_INLINE void packA(const GemmArgs<T>& g, int64_t i0, int64_t k0, int64_t mc, int64_t kc,
                            T* __restrict dst) {
-  for (int64_t is = 0; is < mc; is += MR) {
+  if (g.transA) {  // op(A)[i][k] = A[k*lda + i]
+    packCopyPanel<T, MR>(g.A + k0 * g.lda + i0, g.lda, mc, kc, dst);
+    return;
+  }
+  for (int64_t is = 0; is < mc; is += MR, dst += kc * MR) {  // op(A)[i][k] = A[i*lda + k]
     const int m = static_cast<int>(std::min<int64_t>(MR, mc - is));
-    if (g.transA) {
-      // op(A)[i][k] = A[k*lda + i]: each k gives MR contiguous values.
-      const T* src = g.A + k0 * g.lda + (i0 + is);
-      if (m == MR) {
-        for (int64_t k = 0; k < kc; ++k)
-          for (int i = 0; i < MR; ++i) dst[k * MR + i] = src[k * g.lda + i];
-      } else {
-        for (int64_t k = 0; k < kc; ++k)
-          for (int i = 0; i < MR; ++i) dst[k * MR + i] = i < m ? src[k * g.lda + i] : T(0);
-      }
-    } else {
-      // op(A)[i][k] = A[i*lda + k]: interleave MR rows, each read sequentially.
-      const T* src = g.A + (i0 + is) * g.lda + k0;
-      if (m == MR) {
-        const T* rows[MR];
-        for (int i = 0; i < MR; ++i) rows[i] = src + i * g.lda;
-        for (int64_t k = 0; k < kc; ++k)
-          for (int i = 0; i < MR; ++i) dst[k * MR + i] = rows[i][k];
-      } else {
-        for (int64_t k = 0; k < kc; ++k)
-          for (int i = 0; i < MR; ++i) dst[k * MR + i] = i < m ? src[i * g.lda + k] : T(0);
-      }
-    }
-    dst += kc * MR;
+    packTransposed<T, MR>(g.A + (i0 + is) * g.lda + k0, g.lda, m, kc, dst);
   }
 }
 
@@ -130,37 +204,18 @@ FIT_GEMM_INLINE void packA(const GemmArgs<T>& g, int64_t i0, int64_t k0, int64_t
 template <typename T, int NR>
 FIT_GEMM_INLINE void packB(const GemmArgs<T>& g, int64_t k0, int64_t j0, int64_t kc, int64_t nc,
                            T* __restrict dst) {
-  for (int64_t js = 0; js < nc; js += NR) {
+  if (!g.transB) {  // op(B)[k][j] = B[k*ldb + j]
+    packCopyPanel<T, NR>(g.B + k0 * g.ldb + j0, g.ldb, nc, kc, dst);
+    return;
+  }
+  for (int64_t js = 0; js < nc; js += NR, dst += kc * NR) {  // op(B)[k][j] = B[j*ldb + k]
     const int n = static_cast<int>(std::min<int64_t>(NR, nc - js));
-    if (!g.transB) {
-      // op(B)[k][j] = B[k*ldb + j]: each k gives NR contiguous values.
-      const T* src = g.B + k0 * g.ldb + (j0 + js);
-      if (n == NR) {
-        for (int64_t k = 0; k < kc; ++k)
-          for (int j = 0; j < NR; ++j) dst[k * NR + j] = src[k * g.ldb + j];
-      } else {
-        for (int64_t k = 0; k < kc; ++k)
-          for (int j = 0; j < NR; ++j) dst[k * NR + j] = j < n ? src[k * g.ldb + j] : T(0);
-      }
-    } else {
-      // op(B)[k][j] = B[j*ldb + k]: interleave NR rows of B, each read sequentially.
-      const T* src = g.B + (j0 + js) * g.ldb + k0;
-      if (n == NR) {
-        const T* rows[NR];
-        for (int j = 0; j < NR; ++j) rows[j] = src + j * g.ldb;
-        for (int64_t k = 0; k < kc; ++k)
-          for (int j = 0; j < NR; ++j) dst[k * NR + j] = rows[j][k];
-      } else {
-        for (int64_t k = 0; k < kc; ++k)
-          for (int j = 0; j < NR; ++j) dst[k * NR + j] = j < n ? src[j * g.ldb + k] : T(0);
-      }
-    }
-    dst += kc * NR;
+    packTransposed<T, NR>(g.B + (j0 + js) * g.ldb + k0, g.ldb, n, kc, dst);
   }
 }
 
 // The blocked loop nest described at the top of this file. Requires M, N, K > 0.
-template <typename T, int MR, int NR, int64_t MC, int64_t KC, int64_t NC, class Ukr>
+template <typename T, int MR, int NR, int64_t MC, int64_t KC, int64_t NC, bool kAInL1 = false, class Ukr>
 FIT_GEMM_INLINE void gemmBlocked(const GemmArgs<T>& g, Ukr ukr) {
   const int64_t kcMax = balancedBlock(g.K, KC, 4);
   const int64_t mcMax = balancedBlock(g.M, MC, MR);
@@ -177,6 +232,17 @@ FIT_GEMM_INLINE void gemmBlocked(const GemmArgs<T>& g, Ukr ukr) {
       for (int64_t ic = 0; ic < g.M; ic += mcMax) {
         const int64_t mc = std::min<int64_t>(mcMax, g.M - ic);
         packA<T, MR>(g, ic, pc, mc, kc, Ap);
+        if (kAInL1) {
+          for (int64_t ir = 0; ir < mc; ir += MR) {
+            const int m = static_cast<int>(std::min<int64_t>(MR, mc - ir));
+            const T* ap = Ap + ir * kc;
+            T* cRow = g.C + (ic + ir) * g.ldc + jc;
+            for (int64_t jr = 0; jr < nc; jr += NR) {
+              const int n = static_cast<int>(std::min<int64_t>(NR, nc - jr));
+              ukr(kc, ap, Bp + jr * kc, cRow + jr, g.ldc, g.alpha, beta, m, n);
+            }
+          }
+        } else {
         for (int64_t jr = 0; jr < nc; jr += NR) {
           const int n = static_cast<int>(std::min<int64_t>(NR, nc - jr));
           const T* bp = Bp + jr * kc;
@@ -185,6 +251,7 @@ FIT_GEMM_INLINE void gemmBlocked(const GemmArgs<T>& g, Ukr ukr) {
             const int m = static_cast<int>(std::min<int64_t>(MR, mc - ir));
             ukr(kc, Ap + ir * kc, bp, cCol + ir * g.ldc, g.ldc, g.alpha, beta, m, n);
           }
+        }
         }
       }
     }
@@ -213,14 +280,27 @@ FIT_GEMM_INLINE void microKernelGeneric(int64_t kc, const T* __restrict Ap, cons
   }
 }
 
-// Dot product with 8 independent partial sums (vectorizable without -ffast-math).
+// Dot product. With GCC/Clang, written on 32-byte generic vectors with 4 independent
+// accumulators, which the compiler maps onto the including function's ISA (ymm under AVX2/AVX-512,
+// xmm pairs under SSE2, NEON on ARM); plain loops over partial sums vectorize poorly here.
 template <typename T>
 FIT_GEMM_INLINE T dot(const T* __restrict x, const T* __restrict y, int64_t n) {
-  T s[8] = {};
   int64_t k = 0;
-  for (; k + 8 <= n; k += 8)
-    for (int l = 0; l < 8; ++l) s[l] += x[k + l] * y[k + l];
-  T r = ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
+  T r = T(0);
+#if defined(__GNUC__) || defined(__clang__)
+  typedef T V __attribute__((vector_size(32)));
+  constexpr int L = static_cast<int>(32 / sizeof(T));
+  V s0 = {}, s1 = {}, s2 = {}, s3 = {}, a, b;
+  for (; k + 4 * L <= n; k += 4 * L) {
+    std::memcpy(&a, x + k, 32), std::memcpy(&b, y + k, 32), s0 += a * b;
+    std::memcpy(&a, x + k + L, 32), std::memcpy(&b, y + k + L, 32), s1 += a * b;
+    std::memcpy(&a, x + k + 2 * L, 32), std::memcpy(&b, y + k + 2 * L, 32), s2 += a * b;
+    std::memcpy(&a, x + k + 3 * L, 32), std::memcpy(&b, y + k + 3 * L, 32), s3 += a * b;
+  }
+  for (; k + L <= n; k += L) std::memcpy(&a, x + k, 32), std::memcpy(&b, y + k, 32), s0 += a * b;
+  s0 = (s0 + s1) + (s2 + s3);
+  for (int l = 0; l < L; ++l) r += s0[l];
+#endif
   for (; k < n; ++k) r += x[k] * y[k];
   return r;
 }

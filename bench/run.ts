@@ -1,0 +1,99 @@
+/**
+ * Benchmarks, as ratios against onnxruntime-node measured in the same run on the same model,
+ * batch and thread count (one thread). Run: npm run bench
+ */
+import * as ort from 'onnxruntime-node';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadEngineModel } from '../src/engine/load.js';
+import { loadAddon } from '../src/engine/addon.js';
+import { EngineModel } from '../src/engine/model.js';
+import { makeModel } from '../src/onnx/build.js';
+import type { Graph } from '../src/onnx/types.js';
+
+const root = dirname(dirname(fileURLToPath(import.meta.url)));
+
+function randomData(n: number, seed = 1): Float32Array {
+  let s = seed;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    s = (s * 1664525 + 1013904223) >>> 0;
+    out[i] = s / 4294967296 - 0.5;
+  }
+  return out;
+}
+
+async function median(fn: () => unknown | Promise<unknown>, minRuns = 5, minMs = 1500): Promise<number> {
+  await fn();
+  await fn();
+  const times: number[] = [];
+  const start = performance.now();
+  while (times.length < minRuns || performance.now() - start < minMs) {
+    const t0 = performance.now();
+    await fn();
+    times.push(performance.now() - t0);
+    if (times.length >= 200) break;
+  }
+  times.sort((a, b) => a - b);
+  return times[Math.floor(times.length / 2)]!;
+}
+
+async function ortSession(model: string | Uint8Array) {
+  const opts = { intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: 'sequential' as const };
+  return typeof model === 'string' ? ort.InferenceSession.create(model, opts) : ort.InferenceSession.create(model, opts);
+}
+
+async function forwardRatio(name: string, path: string, dims: number[]) {
+  const { engine } = loadEngineModel(path, { inputShapes: { [inputName(path)]: dims } });
+  const data = randomData(dims.reduce((a, b) => a * b, 1));
+  const session = await ortSession(path);
+  const feeds = { [session.inputNames[0]!]: new ort.Tensor('float32', data, dims) };
+  const ortMs = await median(() => session.run(feeds));
+  const engMs = await median(() => engine.run({ [engine.inputNames[0]!]: { dims, data } }));
+  await session.release();
+  engine.dispose();
+  console.log(`forward  ${name.padEnd(22)} batch ${dims[0]}  engine ${engMs.toFixed(1)} ms  onnxruntime ${ortMs.toFixed(1)} ms  ratio ${(engMs / ortMs).toFixed(2)}x  (goal <= 2x)`);
+}
+
+function inputName(path: string): string {
+  return path.includes('cnn.onnx') ? 'input' : 'x';
+}
+
+async function gemmRatio(n: number) {
+  const weight = randomData(n * n, 2);
+  const bytes = makeModel({
+    opset: 13,
+    nodes: [{ op: 'MatMul', inputs: ['a', 'w'], outputs: ['y'] }],
+    inputs: [{ name: 'a', elemType: 'float32', dims: [n, n] }],
+    outputs: [{ name: 'y' }],
+    initializers: [{ name: 'w', dims: [n, n], type: 'float32', data: weight }],
+  });
+  const graph: Graph = {
+    opset: 13,
+    nodes: [{ op: 'MatMul', name: 'mm', domain: '', inputs: ['a', 'w'], outputs: ['y'], attrs: {} }],
+    initializers: new Map([['w', { dims: [n, n], type: 'float32' as const, data: weight }]]),
+    inputs: [{ name: 'a', elemType: 'float32', dims: [n, n] }],
+    outputs: [{ name: 'y', elemType: 'float32', dims: [n, n] }],
+    shapes: new Map([['a', [n, n]]]),
+  };
+  const a = randomData(n * n, 3);
+  const engine = new EngineModel(graph);
+  const session = await ortSession(bytes);
+  const feeds = { a: new ort.Tensor('float32', a, [n, n]) };
+  const flop = 2 * n * n * n;
+  const ortMs = await median(() => session.run(feeds));
+  const engMs = await median(() => engine.run({ a: { dims: [n, n], data: a } }));
+  await session.release();
+  engine.dispose();
+  const g = (ms: number) => flop / ms / 1e6;
+  console.log(`sgemm    ${String(n).padStart(4)}^3  engine ${g(engMs).toFixed(1)} GFLOP/s  onnxruntime ${g(ortMs).toFixed(1)} GFLOP/s  ratio ${(g(engMs) / g(ortMs)).toFixed(2)}x  (goal >= 0.7x)`);
+}
+
+const which = new Set(process.argv.slice(2));
+const want = (k: string) => which.size === 0 || which.has(k);
+console.log(`onnx-fit bench: one thread, gemm path ${loadAddon().cpuFeatures().gemmPath}`);
+if (want('gemm')) for (const n of [256, 512, 1024]) await gemmRatio(n);
+if (want('forward')) {
+  await forwardRatio('PP-OCR mobile v2 cls', join(root, 'node_modules', '@gutenye', 'ocr-models', 'assets', 'ch_ppocr_mobile_v2.0_cls_infer.onnx'), [32, 3, 48, 192]);
+  await forwardRatio('demo CNN', join(root, 'assets', 'demo', 'cnn.onnx'), [32, 1, 28, 28]);
+}

@@ -1,0 +1,11 @@
+import * as ort from 'onnxruntime-node';
+import { readTensorPb } from './test/helpers/backend.js';
+import { tensorProtoToData } from './src/onnx/proto.js';
+const d = '/usr/share/libonnx-testdata/data/node/test_resize_downsample_scales_linear_align_corners';
+const s = await ort.InferenceSession.create(d + '/model.onnx');
+console.log(s.inputNames);
+const feeds: any = {};
+s.inputNames.forEach((n, k) => { const t = tensorProtoToData(readTensorPb(`${d}/test_data_set_0/input_${k}.pb`)); feeds[n] = new ort.Tensor(t.type === 'int64' ? 'int64' : 'float32', t.data as any, t.dims); });
+const r = await s.run(feeds);
+const want = tensorProtoToData(readTensorPb(`${d}/test_data_set_0/output_0.pb`));
+console.log('ort', Array.from(r[s.outputNames[0]].data as Float32Array), 'expected', Array.from(want.data as Float32Array));
