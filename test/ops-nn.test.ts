@@ -71,6 +71,9 @@ const convCases: OpCase[] = [
   { name: 'depthwise multiplier 2', op: 'Conv', attrs: { group: 4, pads: [1, 1, 1, 1] }, inputs: [{ dims: [1, 4, 7, 7] }, { dims: [8, 1, 3, 3], const: true }, { dims: [8], const: true }] },
   { name: 'depthwise dilated, asymmetric pads, stride [1,2]', op: 'Conv', attrs: { group: 3, dilations: [2, 2], pads: [2, 1, 0, 3], strides: [1, 2] }, inputs: [{ dims: [1, 3, 8, 9] }, { dims: [3, 1, 3, 3] }] },
   { name: 'depthwise SAME_UPPER stride 2', op: 'Conv', attrs: { group: 5, auto_pad: 'SAME_UPPER', strides: [2, 2] }, inputs: [{ dims: [1, 5, 8, 7] }, { dims: [5, 1, 3, 3], const: true }] },
+  { name: 'depthwise kernel [2,6] (generic row path)', op: 'Conv', attrs: { group: 3, pads: [1, 2, 0, 3] }, inputs: [{ dims: [2, 3, 7, 9] }, { dims: [3, 1, 2, 6], const: true }, { dims: [3], const: true }] },
+  { name: 'depthwise 7x7 stride 3, kernel [4,1]', op: 'Conv', attrs: { group: 2, pads: [3, 3, 3, 3], strides: [3, 3] }, inputs: [{ dims: [1, 2, 13, 11] }, { dims: [2, 1, 7, 7], const: true }] },
+  { name: 'depthwise kernel [4,1] stride [1,2]', op: 'Conv', attrs: { group: 4, strides: [1, 2], pads: [1, 0, 2, 0] }, inputs: [{ dims: [1, 4, 6, 7] }, { dims: [8, 1, 4, 1], const: true }] },
   { name: 'dilations 2', op: 'Conv', attrs: { dilations: [2, 2], pads: [2, 2, 2, 2] }, inputs: [{ dims: [1, 3, 9, 10] }, { dims: [4, 3, 3, 3], const: true }, { dims: [4], const: true }] },
   { name: 'dilations [1,3] strides [2,1]', op: 'Conv', attrs: { dilations: [1, 3], strides: [2, 1] }, inputs: [{ dims: [2, 2, 9, 12] }, { dims: [3, 2, 2, 3], const: true }] },
   { name: 'auto_pad SAME_UPPER stride 2', op: 'Conv', attrs: { auto_pad: 'SAME_UPPER', strides: [2, 2] }, inputs: [{ dims: [1, 3, 7, 8] }, { dims: [4, 3, 3, 3], const: true }] },
@@ -87,6 +90,12 @@ const convCases: OpCase[] = [
   { name: '3-D grouped dilated', op: 'Conv', attrs: { group: 2, dilations: [1, 2, 1], pads: [1, 2, 1, 1, 2, 1] }, inputs: [{ dims: [2, 4, 4, 5, 4] }, { dims: [4, 2, 3, 3, 3] }] },
   { name: 'pads larger than the kernel', op: 'Conv', attrs: { pads: [3, 0, 2, 4] }, inputs: [{ dims: [1, 2, 4, 5] }, { dims: [2, 2, 2, 2], const: true }] },
   { name: 'MobileNet-style depthwise 3x3 s1 on 14x14', op: 'Conv', attrs: { group: 32, pads: [1, 1, 1, 1] }, inputs: [{ dims: [1, 32, 14, 14] }, { dims: [32, 1, 3, 3], const: true }, { dims: [32], const: true }] },
+  // Column matrices over 1 MiB are built in chunks of output rows.
+  { name: 'chunked im2col 3x3 on 64x64', op: 'Conv', attrs: { pads: [1, 1, 1, 1] }, inputs: [{ dims: [2, 16, 64, 64] }, { dims: [8, 16, 3, 3], const: true }, { dims: [8], const: true }], atol: 1e-4 },
+  { name: 'chunked im2col, stride 2, dilation, asymmetric pads', op: 'Conv', attrs: { strides: [2, 1], pads: [2, 1, 3, 0], dilations: [2, 1] }, inputs: [{ dims: [1, 16, 70, 66] }, { dims: [6, 16, 3, 5], const: true }], atol: 1e-4 },
+  { name: 'chunked im2col, grouped, no bias', op: 'Conv', attrs: { group: 2, pads: [1, 1, 1, 1] }, inputs: [{ dims: [1, 32, 48, 48] }, { dims: [16, 16, 3, 3] }], atol: 1e-4 },
+  { name: 'chunked im2col 1-D', op: 'Conv', attrs: { pads: [2, 2] }, inputs: [{ dims: [1, 64, 5000] }, { dims: [8, 64, 5], const: true }, { dims: [8], const: true }], atol: 1e-4 },
+  { name: 'chunked im2col 3-D', op: 'Conv', attrs: { pads: [1, 1, 1, 1, 1, 1], strides: [2, 1, 1] }, inputs: [{ dims: [1, 8, 20, 24, 24] }, { dims: [4, 8, 3, 3, 3], const: true }], atol: 1e-4 },
   { name: 'larger 16->32 3x3 on 20x20', op: 'Conv', attrs: { pads: [1, 1, 1, 1] }, inputs: [{ dims: [2, 16, 20, 20] }, { dims: [32, 16, 3, 3], const: true }, { dims: [32], const: true }], atol: 1e-4 },
 ];
 
@@ -190,6 +199,7 @@ const normCases: OpCase[] = [
   { name: 'epsilon, opset 9', op: 'BatchNormalization', opset: 9, attrs: { epsilon: f(0.01) }, inputs: [{ dims: [2, 4, 3, 3] }, { dims: [4], const: true }, { dims: [4], const: true }, { dims: [4], const: true }, { dims: [4], const: true, ...positive }] },
   { name: 'rank 2, opset 14', op: 'BatchNormalization', opset: 14, inputs: [{ dims: [5, 3] }, { dims: [3] }, { dims: [3] }, { dims: [3], const: true }, { dims: [3], const: true, ...positive }] },
   { name: '1-D spatial', op: 'BatchNormalization', inputs: [{ dims: [2, 3, 7] }, { dims: [3], const: true }, { dims: [3], const: true }, { dims: [3], const: true }, { dims: [3], const: true, ...positive }] },
+  { name: 'opset 7 spatial=0 (per-element parameters)', op: 'BatchNormalization', opset: 7, attrs: { spatial: 0 }, inputs: [{ dims: [2, 3, 4, 5] }, { dims: [3, 4, 5], const: true }, { dims: [3, 4, 5], const: true }, { dims: [3, 4, 5], const: true }, { dims: [3, 4, 5], const: true, ...positive }] },
   { name: 'axis -1 with B', op: 'LayerNormalization', inputs: [{ dims: [2, 3, 8] }, { dims: [8], const: true }, { dims: [8], const: true }] },
   { name: 'axis -2', op: 'LayerNormalization', attrs: { axis: -2 }, inputs: [{ dims: [2, 3, 8] }, { dims: [3, 8], const: true }, { dims: [3, 8], const: true }] },
   { name: 'axis 1 of rank 4, no B, epsilon', op: 'LayerNormalization', attrs: { axis: 1, epsilon: f(1e-3) }, inputs: [{ dims: [2, 3, 2, 4] }, { dims: [3, 2, 4] }] },

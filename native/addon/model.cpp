@@ -30,7 +30,8 @@ Napi::Function Model::Init(Napi::Env env) {
   return DefineClass(env, "Model",
                      {InstanceMethod("run", &Model::Run), InstanceMethod("runAsync", &Model::RunAsync),
                       InstanceMethod("abort", &Model::Abort), InstanceMethod("dispose", &Model::Dispose),
-                      InstanceMethod("info", &Model::Info)});
+                      InstanceMethod("info", &Model::Info), InstanceMethod("gradients", &Model::Gradients),
+                      InstanceMethod("gradientsAsync", &Model::GradientsAsync)});
 }
 
 Model::Model(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Model>(info) {

@@ -33,6 +33,8 @@ class Model : public Napi::ObjectWrap<Model> {
   Napi::Value Abort(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
   Napi::Value Info(const Napi::CallbackInfo& info);
+  Napi::Value Gradients(const Napi::CallbackInfo& info);       // gradients.cpp
+  Napi::Value GradientsAsync(const Napi::CallbackInfo& info);  // gradients.cpp
 
   std::shared_ptr<State> state_;
   std::vector<Napi::ObjectReference> keep_;  // constants borrowed by the graph

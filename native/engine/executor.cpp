@@ -1,9 +1,20 @@
 #include "executor.h"
 
+#include <chrono>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <map>
+#include <string>
 
 namespace fit {
+
+// FIT_PROFILE=1 prints the time of every node type to stderr after each run (development aid).
+static bool profiling() {
+  static const bool on = std::getenv("FIT_PROFILE") != nullptr;
+  return on;
+}
 
 template <typename T>
 Executor<T>::Executor(std::shared_ptr<const Graph> graph) : graph_(std::move(graph)) {
@@ -24,6 +35,24 @@ Executor<T>::Executor(std::shared_ptr<const Graph> graph) : graph_(std::move(gra
       if (id >= 0) lastUse_[id] = static_cast<int>(k);
   isOutput_.assign(g.values.size(), 0);
   for (int id : g.outputs) isOutput_[id] = 1;
+  savedForBackward_.assign(g.values.size(), 0);
+  firstUse_.assign(g.values.size(), static_cast<int>(g.nodes.size()));
+  for (size_t k = 0; k < g.nodes.size(); ++k) {
+    const Node& n = g.nodes[k];
+    const OpDef* d = defs_[k];
+    for (size_t i = 0; i < n.inputs.size(); ++i) {
+      int id = n.inputs[i];
+      if (id < 0) continue;
+      if (i < 32 && (d->savedInputs >> i) & 1u) savedForBackward_[id] = 1;
+      firstUse_[id] = std::min(firstUse_[id], static_cast<int>(k));
+    }
+    for (size_t o = 0; o < n.outputs.size(); ++o) {
+      int id = n.outputs[o];
+      if (id < 0) continue;
+      if (o < 32 && (d->savedOutputs >> o) & 1u) savedForBackward_[id] = 1;
+      firstUse_[id] = std::min(firstUse_[id], static_cast<int>(k));
+    }
+  }
 }
 
 // Float constants and inputs become T; int64 stays int64. float32 data used in place for T=float.
@@ -51,8 +80,12 @@ void Executor<T>::forward(const std::vector<Tensor>& inputs, const std::atomic<b
                                                    " input(s) but " + std::to_string(inputs.size()) +
                                                    " were given");
   values_.assign(g.values.size(), Tensor{});
+  valueDims_.assign(g.values.size(), Dims{});
   for (size_t v = 0; v < g.values.size(); ++v)
-    if (g.values[v].isConst) values_[v] = consts_[v];
+    if (g.values[v].isConst) {
+      values_[v] = consts_[v];
+      valueDims_[v] = consts_[v].dims;
+    }
   for (size_t k = 0; k < inputs.size(); ++k) {
     const Value& decl = g.values[g.inputs[k]];
     const Tensor& x = inputs[k];
@@ -64,10 +97,13 @@ void Executor<T>::forward(const std::vector<Tensor>& inputs, const std::atomic<b
                                                      dimsToString(x.dims) + " but the model was prepared for " +
                                                      dimsToString(decl.dims));
     values_[g.inputs[k]] = toCompute(x);
+    valueDims_[g.inputs[k]] = x.dims;
   }
 
   std::vector<Tensor> outs;
+  std::map<std::string, double> prof;
   for (size_t k = 0; k < g.nodes.size(); ++k) {
+    const auto t0 = profiling() ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
     if (abort && abort->load(std::memory_order_relaxed))
       throw EngineError(ErrorCode::Aborted, "the run was aborted");
     const Node& n = g.nodes[k];
@@ -78,18 +114,25 @@ void Executor<T>::forward(const std::vector<Tensor>& inputs, const std::atomic<b
     OpContext<T> ctx(n, g.opset, std::move(ins), outs, scratch_);
     defs_[k]->template forward<T>()(ctx);
     scratch_.reset();
+    if (profiling())
+      prof[n.op] += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     for (size_t o = 0; o < n.outputs.size(); ++o) {
       int id = n.outputs[o];
       if (id < 0) continue;
       if (outs[o].ptr == nullptr && outs[o].numel() != 0)
         throw EngineError(ErrorCode::Internal, n.describe() + " did not produce output " + std::to_string(o));
+      valueDims_[id] = outs[o].dims;
       values_[id] = std::move(outs[o]);
     }
-    if (!keepValues_) {
-      for (int id : n.inputs)
-        if (id >= 0 && lastUse_[id] == static_cast<int>(k) && !isOutput_[id] && !g.values[id].isConst)
-          values_[id] = Tensor{};
-    }
+    // Free values whose last forward use this was, unless backward will read them.
+    for (int id : n.inputs)
+      if (id >= 0 && lastUse_[id] == static_cast<int>(k) && !isOutput_[id] && !g.values[id].isConst &&
+          !(keepValues_ && savedForBackward_[id]))
+        values_[id] = Tensor{};
+  }
+  if (profiling()) {
+    for (const auto& [op, ms] : prof) std::fprintf(stderr, "  %-20s %8.3f ms\n", op.c_str(), ms);
+    std::fprintf(stderr, "\n");
   }
 }
 

@@ -13,6 +13,30 @@
 
 namespace fit {
 
+// What backward should compute after a forward run.
+struct BackwardRequest {
+  // dL/d value for the values the loss depends on (typically one graph output); dtype T.
+  std::vector<std::pair<int, Tensor>> seeds;
+  // Values whose total gradient is returned (weights, activations, graph inputs).
+  std::vector<int> want;
+  // Layers (Gemm/MatMul/Conv/ConvTranspose nodes): for each, the gradient of its data input through
+  // this node only (before fan-in with other consumers), and, with perSampleSquares, the sum over
+  // samples of the squared per-sample gradient of its weight input.
+  struct Layer {
+    int node = -1;
+    int dataInput = 0;
+    int weightInput = 1;
+  };
+  std::vector<Layer> layers;
+  bool perSampleSquares = false;
+};
+
+struct BackwardResult {
+  std::vector<Tensor> grads;            // per BackwardRequest::want (zeros when nothing flows)
+  std::vector<Tensor> layerInputGrads;  // per layer
+  std::vector<Tensor> sqWeightGrads;    // per layer (when perSampleSquares)
+};
+
 template <typename T>
 class Executor {
  public:
@@ -22,8 +46,13 @@ class Executor {
   // when needed). abort, if given, is polled between nodes.
   void forward(const std::vector<Tensor>& inputs, const std::atomic<bool>* abort = nullptr);
 
-  // Keep all values after forward (default, backward needs them) or free them after last use.
+  // true (default): keep what backward needs after forward; false: free every value after its
+  // last use (plain inference).
   void setKeepValues(bool keep) { keepValues_ = keep; }
+
+  // Reverse-mode pass over the last forward run (which must have kept values). Frees forward values
+  // and gradients as soon as backward no longer needs them.
+  BackwardResult backward(const BackwardRequest& req, const std::atomic<bool>* abort = nullptr);
 
   const Graph& graph() const { return *graph_; }
   const Tensor& value(int id) const;
@@ -38,8 +67,11 @@ class Executor {
   std::vector<const OpDef*> defs_;
   std::vector<Tensor> consts_;   // float constants converted to T; int64 constants as they are
   std::vector<Tensor> values_;   // values of the last run, by id
+  std::vector<Dims> valueDims_;  // dims of every value of the last run (kept when values are freed)
   std::vector<int> lastUse_;     // index of the last node that reads each value (-1: none)
   std::vector<char> isOutput_;
+  std::vector<char> savedForBackward_;  // a gradient rule reads this value
+  std::vector<int> firstUse_;           // index of the first node that reads or produces each value
   bool keepValues_ = true;
   Arena scratch_;
 };

@@ -3,6 +3,7 @@
 // type with FIT_REGISTER_OP. Registering is the only thing needed to add an op.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -46,19 +47,60 @@ struct OpContext {
   }
 };
 
-// Backward context (used by the gradient rules of the next stage; declared here so each op file
-// can register its rule next to its forward).
+// Backward context: what a gradient rule sees. The loss is a sum over samples (not a mean), so
+// gradOutputs of a batched tensor hold per-sample gradients d l_i / d y_i in row i.
 template <typename T>
 struct GradContext {
   const Node& node;
   int opset;
-  std::vector<const Tensor*> inputs;       // forward inputs (nullptr if absent)
-  std::vector<const Tensor*> outputs;      // forward outputs
-  std::vector<const Tensor*> gradOutputs;  // dL/d output (nullptr if no gradient flows)
-  std::vector<bool> needGrad;              // which inputs want a gradient
-  std::vector<Tensor>& gradInputs;         // filled for inputs with needGrad
+  std::vector<const Tensor*> inputs;       // forward inputs (nullptr if absent or not saved)
+  std::vector<const Tensor*> outputs;      // forward outputs (nullptr if not saved)
+  std::vector<const Tensor*> gradOutputs;  // dL/d output; nullptr means zero (no gradient flows)
+  std::vector<char> needGrad;              // which inputs want a gradient
+  std::vector<Tensor>& gradInputs;         // the rule sets gradInputs[i] (dims of input i) for each needGrad[i]
   Arena& scratch;
+  // Per-sample squared weight gradient (Gemm, MatMul, Conv, ConvTranspose): when sqWeightGrad is
+  // set, the rule also ADDS sum_i (d l_i / d W)^2 (elementwise, dims of input weightInput) into it,
+  // sample i being index i of axis 0 of the data input, without a batch-1 loop.
+  int weightInput = -1;
+  Tensor* sqWeightGrad = nullptr;
+
+  GradContext(const Node& n, int os, std::vector<Tensor>& gin, Arena& a)
+      : node(n), opset(os), gradInputs(gin), scratch(a) {}
+
+  bool has(size_t i) const { return i < inputs.size() && inputs[i] != nullptr; }
+  const Tensor& in(size_t i) const {
+    if (!has(i)) fail(ErrorCode::Internal, "forward input " + std::to_string(i) + " was not saved for backward");
+    return *inputs[i];
+  }
+  const Tensor& out(size_t i) const {
+    if (i >= outputs.size() || !outputs[i])
+      fail(ErrorCode::Internal, "forward output " + std::to_string(i) + " was not saved for backward");
+    return *outputs[i];
+  }
+  // dL/d output i, or nullptr when no gradient flows into it.
+  const T* gout(size_t i) const {
+    return i < gradOutputs.size() && gradOutputs[i] ? gradOutputs[i]->template data<T>() : nullptr;
+  }
+  bool wants(size_t i) const { return i < needGrad.size() && needGrad[i]; }
+  // Allocates gradInputs[i] with dims (contents undefined) and returns its data.
+  T* gradInput(size_t i, const Dims& dims) {
+    gradInputs.at(i) = Tensor::make(DTypeOf<T>::value, dims);
+    return gradInputs[i].template data<T>();
+  }
+  T* gradInputZeros(size_t i, const Dims& dims) {
+    gradInputs.at(i) = Tensor::zeros(DTypeOf<T>::value, dims);
+    return gradInputs[i].template data<T>();
+  }
+  [[noreturn]] void fail(ErrorCode code, const std::string& msg) const {
+    throw EngineError(code, node.describe() + " (backward): " + msg);
+  }
 };
+
+// Bit i set: the gradient rule reads forward input (or output) i, so backward must keep it.
+constexpr uint32_t slot(int i) { return 1u << i; }
+constexpr uint32_t kNoSlots = 0;
+constexpr uint32_t kAllSlots = 0xffffffffu;
 
 template <typename T> using ForwardFn = void (*)(OpContext<T>&);
 template <typename T> using BackwardFn = void (*)(GradContext<T>&);
@@ -69,6 +111,8 @@ struct OpDef {
   ForwardFn<double> forward64 = nullptr;
   BackwardFn<float> backward32 = nullptr;
   BackwardFn<double> backward64 = nullptr;
+  uint32_t savedInputs = kAllSlots;   // forward inputs the gradient rule reads
+  uint32_t savedOutputs = kAllSlots;  // forward outputs the gradient rule reads
 
   template <typename T> ForwardFn<T> forward() const;
   template <typename T> BackwardFn<T> backward() const;
@@ -82,7 +126,8 @@ class OpRegistry {
  public:
   static OpRegistry& instance();
   bool addForward(const std::string& type, ForwardFn<float> f32, ForwardFn<double> f64);
-  bool addBackward(const std::string& type, BackwardFn<float> b32, BackwardFn<double> b64);
+  bool addBackward(const std::string& type, BackwardFn<float> b32, BackwardFn<double> b64,
+                   uint32_t savedInputs, uint32_t savedOutputs);
   const OpDef* find(const std::string& type) const;
   std::vector<std::string> types() const;  // sorted
 
@@ -98,6 +143,11 @@ class OpRegistry {
 #define FIT_REGISTER_OP(TYPE, FN)                                                   \
   static const bool FIT_CONCAT(fit_op_registered_, __LINE__) =                      \
       ::fit::OpRegistry::instance().addForward(TYPE, &FN<float>, &FN<double>)
-#define FIT_REGISTER_GRAD(TYPE, FN)                                                 \
+// FIT_REGISTER_GRAD("Relu", reluBackward, kNoSlots, slot(0)): the rule, then which forward inputs
+// and outputs it reads (everything else may be freed before backward).
+#define FIT_REGISTER_GRAD(TYPE, FN, SAVED_INPUTS, SAVED_OUTPUTS)                    \
   static const bool FIT_CONCAT(fit_grad_registered_, __LINE__) =                    \
-      ::fit::OpRegistry::instance().addBackward(TYPE, &FN<float>, &FN<double>)
+      ::fit::OpRegistry::instance().addBackward(                                   \
+          TYPE, &FN<float>, &FN<double>,                                            \
+          [] { using namespace ::fit; return static_cast<uint32_t>(SAVED_INPUTS); }(),  \
+          [] { using namespace ::fit; return static_cast<uint32_t>(SAVED_OUTPUTS); }())

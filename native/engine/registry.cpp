@@ -24,10 +24,13 @@ bool OpRegistry::addForward(const std::string& type, ForwardFn<float> f32, Forwa
   return true;
 }
 
-bool OpRegistry::addBackward(const std::string& type, BackwardFn<float> b32, BackwardFn<double> b64) {
+bool OpRegistry::addBackward(const std::string& type, BackwardFn<float> b32, BackwardFn<double> b64,
+                             uint32_t savedInputs, uint32_t savedOutputs) {
   OpDef& d = findOrAdd(defs_, type);
   d.backward32 = b32;
   d.backward64 = b64;
+  d.savedInputs = savedInputs;
+  d.savedOutputs = savedOutputs;
   return true;
 }
 

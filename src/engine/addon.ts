@@ -53,7 +53,35 @@ export interface RunOptions {
   precision?: 'float32' | 'float64';
 }
 
+export interface NativeGradientRequest {
+  precision?: 'float32' | 'float64';
+  /** explicit dL/d value seeds */
+  seeds?: { value: number; tensor: NativeTensor }[];
+  /** a loss head on value `value`; without `target`, targets are sampled from the model (seeded) */
+  loss?: { value: number; likelihood: 'categorical' | 'bernoulli' | 'gaussian'; target?: NativeTensor; sampleSeed?: number };
+  /** value ids whose total gradient is returned */
+  want?: number[];
+  /** layers: the gradient of the data input through this node only, and per-sample squared weight gradients */
+  layers?: { node: number; dataInput: number; weightInput: number }[];
+  perSampleSquares?: boolean;
+}
+
+export interface NativeGradientResult {
+  outputs: NativeTensor[];
+  /** per-sample loss l_i (empty without a loss head) */
+  loss: Float64Array;
+  /** sampled targets (label-free runs) */
+  targets?: NativeTensor;
+  grads: NativeTensor[];
+  layerInputGrads: NativeTensor[];
+  sqWeightGrads: NativeTensor[];
+}
+
 export interface NativeModel {
+  /** Forward, loss head (or seeds), backward — synchronously. */
+  gradients(inputs: NativeTensor[], request: NativeGradientRequest): NativeGradientResult;
+  /** The same off the event loop. */
+  gradientsAsync(inputs: NativeTensor[], request: NativeGradientRequest): Promise<NativeGradientResult>;
   /** Runs synchronously on the calling thread (use in workers). */
   run(inputs: NativeTensor[], options?: RunOptions): NativeTensor[];
   /** Runs on the libuv thread pool; the promise settles on the calling thread. */

@@ -4,7 +4,15 @@
  */
 import { InvalidInputError, AbortError } from '../errors.js';
 import type { AttrValue, Graph, TypedData } from '../onnx/types.js';
-import { loadAddon, type NativeAttr, type NativeGraphDesc, type NativeModel, type NativeTensor } from './addon.js';
+import {
+  loadAddon,
+  type NativeAttr,
+  type NativeGradientRequest,
+  type NativeGradientResult,
+  type NativeGraphDesc,
+  type NativeModel,
+  type NativeTensor,
+} from './addon.js';
 import { nativeError } from './errors.js';
 
 export type InputTensor = { dims: number[]; data: Float32Array | Float64Array };
@@ -22,6 +30,10 @@ function toNativeAttrs(attrs: Record<string, AttrValue>): NativeAttr[] {
 
 /** Converts the normalized graph into the addon's description (value ids, borrowed constants). */
 export function graphToDesc(graph: Graph): NativeGraphDesc {
+  return graphToDescWithIds(graph).desc;
+}
+
+export function graphToDescWithIds(graph: Graph): { desc: NativeGraphDesc; ids: Map<string, number> } {
   const ids = new Map<string, number>();
   const values: NativeGraphDesc['values'] = [];
   const idOf = (name: string): number => {
@@ -43,7 +55,32 @@ export function graphToDesc(graph: Graph): NativeGraphDesc {
     attrs: toNativeAttrs(n.attrs),
   }));
   const outputs = graph.outputs.map((o) => idOf(o.name));
-  return { opset: graph.opset, values, nodes, inputs, outputs };
+  return { desc: { opset: graph.opset, values, nodes, inputs, outputs }, ids };
+}
+
+export type Likelihood = 'categorical' | 'bernoulli' | 'gaussian';
+
+export interface GradientRequest {
+  precision?: 'float32' | 'float64';
+  /** dL/d tensor for named tensors (a linear functional of the outputs, e.g. for gradient checks) */
+  seeds?: Record<string, InputTensor>;
+  /** a loss head on tensor `tensor`; without `target` the targets are sampled from the model */
+  loss?: { tensor: string; likelihood: Likelihood; target?: { dims: number[]; data: Float32Array | Float64Array | BigInt64Array }; sampleSeed?: number };
+  /** tensors (weights, activations, inputs) whose total gradient to return */
+  want?: string[];
+  /** quantizable layers by node name: own-copy input gradient and per-sample squared weight gradient */
+  layers?: { node: string; dataInput: number; weightInput: number }[];
+  perSampleSquares?: boolean;
+  signal?: AbortSignal;
+}
+
+export interface GradientResult {
+  outputs: Record<string, NativeTensor>;
+  loss: Float64Array;
+  targets?: NativeTensor;
+  grads: Record<string, NativeTensor>;
+  layerInputGrads: Record<string, NativeTensor>;
+  sqWeightGrads: Record<string, NativeTensor>;
 }
 
 export class EngineModel {
@@ -51,14 +88,19 @@ export class EngineModel {
   readonly inputNames: string[];
   readonly outputNames: string[];
   private readonly native: NativeModel;
+  private readonly ids: Map<string, number>;
+  private readonly nodeIndex: Map<string, number>;
 
   constructor(graph: Graph) {
     this.graph = graph;
     this.inputNames = graph.inputs.map((i) => i.name);
     this.outputNames = graph.outputs.map((o) => o.name);
+    this.nodeIndex = new Map(graph.nodes.map((n, i) => [n.name, i]));
     const addon = loadAddon();
+    const { desc, ids } = graphToDescWithIds(graph);
+    this.ids = ids;
     try {
-      this.native = new addon.Model(graphToDesc(graph));
+      this.native = new addon.Model(desc);
     } catch (e) {
       throw nativeError(e, 'Preparing the model for the engine failed', EngineModel);
     }
@@ -128,6 +170,73 @@ export class EngineModel {
       return this.toOutputs(await this.native.runAsync(native, { precision: options.precision ?? 'float32' }));
     } catch (e) {
       throw nativeError(e, 'Running the model failed');
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  private tensorId(name: string, what: string): number {
+    const id = this.ids.get(name);
+    if (id === undefined) throw new InvalidInputError(`${what} names tensor '${name}', which the model does not have`);
+    return id;
+  }
+
+  private toNativeRequest(req: GradientRequest): NativeGradientRequest {
+    const typed = (t: { dims: number[]; data: Float32Array | Float64Array | BigInt64Array }): NativeTensor => ({
+      dims: t.dims,
+      type: t.data instanceof Float64Array ? 'float64' : t.data instanceof BigInt64Array ? 'int64' : 'float32',
+      data: t.data,
+    });
+    const out: NativeGradientRequest = { precision: req.precision ?? 'float32', perSampleSquares: req.perSampleSquares ?? false };
+    if (req.seeds) out.seeds = Object.entries(req.seeds).map(([name, t]) => ({ value: this.tensorId(name, 'A seed'), tensor: typed(t) }));
+    if (req.loss) {
+      out.loss = { value: this.tensorId(req.loss.tensor, 'The loss'), likelihood: req.loss.likelihood, sampleSeed: req.loss.sampleSeed ?? 0 };
+      if (req.loss.target) out.loss.target = typed(req.loss.target);
+    }
+    out.want = (req.want ?? []).map((n) => this.tensorId(n, 'A wanted gradient'));
+    out.layers = (req.layers ?? []).map((l) => {
+      const node = this.nodeIndex.get(l.node);
+      if (node === undefined) throw new InvalidInputError(`A layer names node '${l.node}', which the model does not have`);
+      return { node, dataInput: l.dataInput, weightInput: l.weightInput };
+    });
+    return out;
+  }
+
+  private toGradientResult(req: GradientRequest, r: NativeGradientResult): GradientResult {
+    const layers = req.layers ?? [];
+    return {
+      outputs: this.toOutputs(r.outputs),
+      loss: r.loss,
+      targets: r.targets,
+      grads: Object.fromEntries((req.want ?? []).map((n, i) => [n, r.grads[i]!])),
+      layerInputGrads: Object.fromEntries(layers.map((l, i) => [l.node, r.layerInputGrads[i]!])),
+      sqWeightGrads: req.perSampleSquares ? Object.fromEntries(layers.map((l, i) => [l.node, r.sqWeightGrads[i]!])) : {},
+    };
+  }
+
+  /** Forward, loss head (or seeds), backward, on this thread. */
+  gradients(inputs: Inputs, req: GradientRequest): GradientResult {
+    const native = this.toNative(inputs);
+    const nreq = this.toNativeRequest(req);
+    try {
+      return this.toGradientResult(req, this.native.gradients(native, nreq));
+    } catch (e) {
+      throw nativeError(e, 'Computing gradients failed', this.gradients);
+    }
+  }
+
+  /** The same off the event loop; `signal` aborts at the next node boundary. */
+  async gradientsAsync(inputs: Inputs, req: GradientRequest): Promise<GradientResult> {
+    const native = this.toNative(inputs);
+    const nreq = this.toNativeRequest(req);
+    const { signal } = req;
+    if (signal?.aborted) throw new AbortError('The run was aborted before it started');
+    const onAbort = () => this.native.abort();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      return this.toGradientResult(req, await this.native.gradientsAsync(native, nreq));
+    } catch (e) {
+      throw nativeError(e, 'Computing gradients failed');
     } finally {
       signal?.removeEventListener('abort', onAbort);
     }

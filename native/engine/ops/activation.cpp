@@ -85,6 +85,17 @@ FIT_UNARY_OP(softplusForward, std::max(x, T(0)) + std::log1p(std::exp(-std::abs(
 
 #undef FIT_UNARY_OP
 
+// dx = dy * (y > 0): reads only the forward output.
+template <typename T>
+void reluBackward(GradContext<T>& ctx) {
+  const Tensor& y = ctx.out(0);
+  const T* yd = y.template data<T>();
+  const T* dy = ctx.gout(0);
+  T* dx = ctx.gradInput(0, y.dims);
+  const int64_t n = y.numel();
+  for (int64_t i = 0; i < n; ++i) dx[i] = yd[i] > T(0) ? dy[i] : T(0);
+}
+
 // ---- ops with attributes ------------------------------------------------------------------------
 
 template <typename T>
@@ -161,6 +172,7 @@ void clipForward(OpContext<T>& ctx) {
 using namespace fit::ops;
 
 FIT_REGISTER_OP("Relu", reluForward);
+FIT_REGISTER_GRAD("Relu", reluBackward, kNoSlots, slot(0));
 FIT_REGISTER_OP("LeakyRelu", leakyReluForward);
 FIT_REGISTER_OP("Sigmoid", sigmoidForward);
 FIT_REGISTER_OP("HardSigmoid", hardSigmoidForward);

@@ -226,21 +226,46 @@ void convForward(OpContext<T>& ctx) {
   bool direct = true;  // 1x1, stride 1, no pads: the image is its own column matrix
   for (int i = 0; i < g.nd; ++i)
     direct = direct && g.kernel[i] == 1 && g.stride[i] == 1 && g.padBegin[i] == 0 && g.padEnd[i] == 0;
-  fillBias(y, bias, N, M, outSz);
+  if (bias || rows == 0) fillBias(y, bias, N, M, outSz);  // else gemm overwrites Y (beta 0)
   if (rows == 0) return;
-  T* col = direct ? nullptr : ctx.scratch.template alloc<T>(static_cast<size_t>(rows * outSz));
+  // The column matrix of a large image does not fit in cache, and the gemm streams it: build it
+  // in chunks of output rows (first spatial dim) of about kColBytes, one image at a time.
+  constexpr int64_t kColBytes = 1 << 20;
+  const int64_t outRow = outSz / g.out[0], inRow = g.in[0] > 0 ? inSz / g.in[0] : 0;
+  int64_t chunkRows = g.out[0];
+  if (!direct && rows * outSz * static_cast<int64_t>(sizeof(T)) > kColBytes)
+    chunkRows = std::max<int64_t>(1, std::min(g.out[0], kColBytes / static_cast<int64_t>(sizeof(T)) / (rows * outRow)));
+  T* col = direct ? nullptr : ctx.scratch.template alloc<T>(static_cast<size_t>(rows * chunkRows * outRow));
+  Dims inC = g.in, padC = g.padBegin, outC = g.out;
   for (int64_t n = 0; n < N; ++n) {
     for (int64_t gi = 0; gi < group; ++gi) {
       const T* xg = x + (n * C + gi * Cg) * inSz;
       T* yg = y + (n * M + gi * Mg) * outSz;
-      const T* src = xg;
-      if (!direct) {
+      const T* wg = w + gi * Mg * rows;
+      const T beta = bias ? T(1) : T(0);
+      if (direct) {
+        kernels::gemm(false, false, Mg, outSz, rows, T(1), wg, rows, xg, outSz, beta, yg, outSz);
+        continue;
+      }
+      if (chunkRows == g.out[0]) {
         kernels::im2col<T>(xg, Cg, g.nd, g.in.data(), g.kernel.data(), g.stride.data(), g.dilation.data(),
                            g.padBegin.data(), g.out.data(), col);
-        src = col;
+        kernels::gemm(false, false, Mg, outSz, rows, T(1), wg, rows, col, outSz, beta, yg, outSz);
+        continue;
       }
-      kernels::gemm(false, false, Mg, outSz, rows, T(1), w + gi * Mg * rows, rows, src, outSz,
-                    bias ? T(1) : T(0), yg, outSz);
+      for (int64_t r0 = 0; r0 < g.out[0]; r0 += chunkRows) {
+        // Output rows [r0, r1) read input rows from a = r0 * stride - padBegin on: im2col of the
+        // sub-image starting at max(a, 0) with a leading pad of max(-a, 0), channel by channel.
+        const int64_t r1 = std::min(g.out[0], r0 + chunkRows), cn = (r1 - r0) * outRow;
+        const int64_t a = r0 * g.stride[0] - g.padBegin[0], start = std::max<int64_t>(a, 0);
+        inC[0] = std::max<int64_t>(0, g.in[0] - start);
+        padC[0] = start - a;
+        outC[0] = r1 - r0;
+        for (int64_t c = 0; c < Cg; ++c)
+          kernels::im2col<T>(xg + c * inSz + std::min(start, g.in[0]) * inRow, 1, g.nd, inC.data(), g.kernel.data(),
+                             g.stride.data(), g.dilation.data(), padC.data(), outC.data(), col + c * kSz * cn);
+        kernels::gemm(false, false, Mg, cn, rows, T(1), wg, rows, col, cn, beta, yg + r0 * outRow, outSz);
+      }
     }
   }
 }

@@ -41,5 +41,43 @@ inline Dims broadcastStrides(const Dims& in, size_t r) {
   return s;
 }
 
+// Gradient of a broadcast: sums g (dims gdims, the broadcast result) down to `target` dims (which
+// broadcast to gdims numpy-style), writing out[numel(target)] (overwritten, not accumulated).
+template <typename T>
+void sumToShape(const T* g, const Dims& gdims, T* out, const Dims& target) {
+  const size_t r = gdims.size();
+  const int64_t n = numelOf(target);
+  for (int64_t i = 0; i < n; ++i) out[i] = T(0);
+  const int64_t total = numelOf(gdims);
+  if (total == 0) return;
+  if (numelOf(target) == total) {
+    for (int64_t i = 0; i < total; ++i) out[i] = g[i];
+    return;
+  }
+  const Dims ts = broadcastStrides(target, r);
+  // Walk g in order with an odometer over gdims, tracking the offset into target.
+  std::vector<int64_t> idx(r, 0);
+  int64_t off = 0;
+  const int64_t inner = r ? gdims[r - 1] : 1;
+  const int64_t innerStride = r ? ts[r - 1] : 0;
+  for (int64_t base = 0; base < total; base += inner) {
+    if (innerStride == 0) {
+      T acc = T(0);
+      for (int64_t j = 0; j < inner; ++j) acc += g[base + j];
+      out[off] += acc;
+    } else {
+      for (int64_t j = 0; j < inner; ++j) out[off + j] += g[base + j];
+    }
+    for (int d = static_cast<int>(r) - 2; d >= 0; --d) {
+      if (++idx[d] < gdims[d]) {
+        off += ts[d];
+        break;
+      }
+      off -= ts[d] * (gdims[d] - 1);
+      idx[d] = 0;
+    }
+  }
+}
+
 }  // namespace ops
 }  // namespace fit

@@ -5,8 +5,13 @@
 // the auto-vectorizer), AVX2+FMA (gemm_avx2.cpp) and AVX-512F (gemm_avx512.cpp), the last two
 // compiled through __attribute__((target(...))) so no per-file compiler flags are needed. The
 // blocking scheme itself is described in gemm_driver.h.
+#include <algorithm>
 #include <atomic>
 #include <new>
+
+#if defined(__unix__) || defined(__APPLE__)
+#include <unistd.h>
+#endif
 
 #include "../backend.h"
 #include "gemm_paths.h"
@@ -41,6 +46,18 @@ void* gemmScratch(int slot, size_t bytes) {
     s.cap[slot] = want;
   }
   return s.p[slot];
+}
+
+size_t l2CacheBytes() {
+  static const size_t bytes = [] {
+    long v = 0;
+#if defined(_SC_LEVEL2_CACHE_SIZE)
+    v = sysconf(_SC_LEVEL2_CACHE_SIZE);  // glibc; 0 or -1 when unknown
+#endif
+    size_t b = v > 0 ? static_cast<size_t>(v) : size_t(1) << 20;
+    return std::min<size_t>(std::max<size_t>(b, size_t(256) << 10), size_t(4) << 20);
+  }();
+  return bytes;
 }
 
 // ---- path selection -------------------------------------------------------------------------
@@ -81,15 +98,19 @@ const char* isaName(Isa isa) {
 // ---- portable paths ---------------------------------------------------------------------------
 
 // Register tiles sized for 16 128-bit registers (SSE2 / NEON): 8 accumulators + operands.
-// KC * NR floats of B (8 KB) stay in L1, MC * KC of A (128 KB) in L2.
+// A * B^T with up to kSmallM rows uses dot-product tiles (gemm_small.h), measured faster here.
+constexpr int64_t kSmallM = 16;
+
 void sgemmPortable(const GemmArgs<float>& g) {
   if (gemvCases(g)) return;
-  gemmBlocked<float, 4, 8, 128, 256, 2048>(g, microKernelGeneric<float, 4, 8>);
+  if (smallMTransB<float, 2, 4, GenericDotTile<float, 16, 2, 4>>(g, kSmallM)) return;
+  gemmBlocked<float, 4, 8, 128, 256>(g, microKernelGeneric<float, 4, 8>);
 }
 
 void dgemmPortable(const GemmArgs<double>& g) {
   if (gemvCases(g)) return;
-  gemmBlocked<double, 4, 4, 96, 256, 2048>(g, microKernelGeneric<double, 4, 4>);
+  if (smallMTransB<double, 2, 4, GenericDotTile<double, 16, 2, 4>>(g, kSmallM)) return;
+  gemmBlocked<double, 4, 4, 96, 256>(g, microKernelGeneric<double, 4, 4>);
 }
 
 }  // namespace cpu

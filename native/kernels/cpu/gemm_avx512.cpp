@@ -2,10 +2,11 @@
 // function carries a target attribute, so no per-file compiler flags are needed.
 //
 // Micro-kernel: a 12 x 32 tile of C in 24 zmm accumulators; per k it loads one 32-float row of
-// the packed B sliver (2 zmm), broadcasts 12 packed A values (embedded-broadcast FMAs), and issues
-// 24 FMAs. Edge tiles use masked loads/stores, so no spill is needed. Blocking (gemm_driver.h):
-// KC = 192 keeps a B sliver (24 KB) plus an A sliver (9 KB) in L1; MC = 240 rows of A (180 KB)
-// stay in L2; NC = 2048 columns of B are reused across MC blocks.
+// the packed B sliver (2 zmm), broadcasts 12 packed A values, and issues 24 FMAs (27 of the 32
+// zmm registers in use). Edge tiles use masked loads/stores, so no spill is needed. Blocking
+// (gemm_driver.h): KC = 192, so the A sliver in L1 is 9 KB and each call streams a 24 KB B sliver
+// from the L2-resident panel; 12 x 32 and KC = 192 beat 14 x 32 and KC = 128/256/384 here.
+// M == 1 / N == 1 and small-M A * B^T go to gemm_small.h (dot-product tiles, below).
 #include "gemm_paths.h"
 
 #if FIT_KERNELS_X86
@@ -13,29 +14,17 @@
 
 #define FIT_AVX512 __attribute__((target("avx512f,avx2,fma")))
 
-#ifndef FIT_AVX512_MR
-#define FIT_AVX512_MR 12
-#endif
-#ifndef FIT_AVX512_KC
-#define FIT_AVX512_KC 192
-#endif
-#ifndef FIT_AVX512_MC
-#define FIT_AVX512_MC 240
-#endif
-#ifndef FIT_AVX512_AL1
-#define FIT_AVX512_AL1 false
-#endif
-#ifndef FIT_AVX512_NC
-#define FIT_AVX512_NC 2048
-#endif
-
 namespace fit {
 namespace kernels {
 namespace cpu {
 namespace {
 
-constexpr int kMR = FIT_AVX512_MR;
+constexpr int kMR = 12;
 constexpr int kNR = 32;
+constexpr int64_t kKC = 192;  // A sliver 9 KB (L1), B sliver 24 KB per call
+constexpr int64_t kMC = 240;
+// A * B^T with up to kSmallM rows: dot-product tiles beat packing (measured up to M = 12).
+constexpr int64_t kSmallM = 12;
 
 FIT_AVX512 void microKernelAvx512(int64_t kc, const float* __restrict Ap,
                                   const float* __restrict Bp, float* C, int64_t ldc, float alpha,
@@ -83,11 +72,55 @@ FIT_AVX512 void microKernelAvx512(int64_t kc, const float* __restrict Ap,
   }
 }
 
+// Small-M A * B^T (gemm_small.h): an RA x RB tile of K-contiguous dot products, 16 floats per
+// FMA, reduced horizontally at the end.
+template <int RA, int RB>
+struct DotTileAvx512 {
+  // noinline: keeps its own register allocation (inlined into the driver, GCC spills).
+  FIT_AVX512 __attribute__((noinline)) static void run(const float* A, int64_t lda, int ra,
+                                                       const float* B, int64_t ldb, int rb,
+                                                       int64_t kl, float (&sums)[RA][RB]) {
+    const float* a[RA];
+    const float* b[RB];
+    for (int i = 0; i < RA; ++i) a[i] = A + std::min(i, ra - 1) * lda;
+    for (int j = 0; j < RB; ++j) b[j] = B + std::min(j, rb - 1) * ldb;
+    __m512 acc[RA][RB];
+#pragma GCC unroll 32
+    for (int i = 0; i < RA * RB; ++i) acc[i / RB][i % RB] = _mm512_setzero_ps();
+    int64_t k = 0;
+    for (; k + 16 <= kl; k += 16) {
+      __m512 bv[RB];
+#pragma GCC unroll 8
+      for (int j = 0; j < RB; ++j) bv[j] = _mm512_loadu_ps(b[j] + k);
+#pragma GCC unroll 8
+      for (int i = 0; i < RA; ++i) {
+        const __m512 av = _mm512_loadu_ps(a[i] + k);
+#pragma GCC unroll 8
+        for (int j = 0; j < RB; ++j) acc[i][j] = _mm512_fmadd_ps(av, bv[j], acc[i][j]);
+      }
+    }
+    for (int i = 0; i < RA; ++i)
+      for (int j = 0; j < RB; ++j) {
+        // (Spilled, not shuffled: GCC 12's 512-bit extract/shuffle intrinsics warn spuriously.)
+        alignas(64) float lanes[16];
+        _mm512_store_ps(lanes, acc[i][j]);
+        const __m256 v = _mm256_add_ps(_mm256_load_ps(lanes), _mm256_load_ps(lanes + 8));
+        __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+        h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+        h = _mm_add_ss(h, _mm_shuffle_ps(h, h, 1));
+        float sum = _mm_cvtss_f32(h);
+        for (int64_t t = k; t < kl; ++t) sum += a[i][t] * b[j][t];
+        sums[i][j] = sum;
+      }
+  }
+};
+
 }  // namespace
 
 FIT_AVX512 void sgemmAvx512(const GemmArgs<float>& g) {
   if (gemvCases(g)) return;
-  gemmBlocked<float, kMR, kNR, FIT_AVX512_MC, FIT_AVX512_KC, FIT_AVX512_NC, FIT_AVX512_AL1>(g, microKernelAvx512);
+  if (smallMTransB<float, 4, 4, DotTileAvx512<4, 4>>(g, kSmallM)) return;
+  gemmBlocked<float, kMR, kNR, kMC, kKC>(g, microKernelAvx512);
 }
 
 }  // namespace cpu

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "gemm_driver.h"
+#include "gemm_small.h"
 
 namespace fit {
 namespace kernels {

@@ -1,0 +1,260 @@
+// Model.gradients / gradientsAsync: forward, a loss head (or explicit seeds), backward.
+#include <cstring>
+#include <random>
+
+#include "../engine/loss.h"
+#include "convert.h"
+#include "model.h"
+
+namespace fitaddon {
+
+using fit::EngineError;
+using fit::ErrorCode;
+using fit::Tensor;
+
+namespace {
+
+struct GradJob {
+  std::vector<Tensor> inputs;
+  bool f64 = false;
+  std::vector<std::pair<int, Tensor>> seeds;  // float32/float64, converted to the compute type
+  bool hasLoss = false;
+  int lossValue = -1;
+  fit::Likelihood likelihood = fit::Likelihood::Categorical;
+  Tensor target;
+  bool sample = false;
+  uint64_t seed = 0;
+  fit::BackwardRequest req;
+};
+
+struct GradOut {
+  std::vector<Tensor> outputs;
+  std::vector<double> loss;
+  Tensor targets;
+  fit::BackwardResult res;
+};
+
+template <typename T>
+Tensor toCompute(const Tensor& t) {
+  if (t.dtype == fit::DTypeOf<T>::value) return t;
+  Tensor out = Tensor::make(fit::DTypeOf<T>::value, t.dims);
+  T* d = out.template data<T>();
+  for (int64_t i = 0; i < t.numel(); ++i)
+    d[i] = static_cast<T>(t.dtype == fit::DType::F32 ? t.data<float>()[i]
+                          : t.dtype == fit::DType::F64 ? t.data<double>()[i]
+                                                       : static_cast<double>(t.data<int64_t>()[i]));
+  return out;
+}
+
+template <typename T>
+GradOut runWith(fit::Executor<T>& ex, GradJob& job, const std::atomic<bool>* abort) {
+  GradOut out;
+  ex.setKeepValues(true);
+  ex.forward(job.inputs, abort);
+  out.outputs = ex.outputs();
+  fit::BackwardRequest req = job.req;
+  for (auto& [id, t] : job.seeds) req.seeds.emplace_back(id, toCompute<T>(t));
+  if (job.hasLoss) {
+    const Tensor& z = ex.value(job.lossValue);
+    Tensor target = job.target;
+    if (job.sample) {
+      std::mt19937_64 rng(job.seed);
+      target = fit::sampleTargets<T>(job.likelihood, z, rng);
+      out.targets = target;
+    }
+    fit::LossResult<T> lr = fit::lossHead<T>(job.likelihood, z, target);
+    out.loss = std::move(lr.perSample);
+    req.seeds.emplace_back(job.lossValue, std::move(lr.grad));
+  }
+  out.res = ex.backward(req, abort);
+  return out;
+}
+
+GradOut runGradients(Model::State& s, GradJob& job) {
+  if (!s.graph) throw EngineError(ErrorCode::InvalidInput, "the model was disposed");
+  s.abort.store(false);
+  if (job.f64) {
+    if (!s.exec64) s.exec64 = std::make_unique<fit::Executor<double>>(s.graph);
+    return runWith(*s.exec64, job, &s.abort);
+  }
+  if (!s.exec32) s.exec32 = std::make_unique<fit::Executor<float>>(s.graph);
+  return runWith(*s.exec32, job, &s.abort);
+}
+
+int idFrom(const Napi::Value& v, const fit::Graph& g, const char* what) {
+  if (!v.IsNumber()) throw EngineError(ErrorCode::Internal, std::string(what) + " must be a value id");
+  int id = v.As<Napi::Number>().Int32Value();
+  if (id < 0 || static_cast<size_t>(id) >= g.values.size())
+    throw EngineError(ErrorCode::Internal, std::string(what) + " is out of range");
+  return id;
+}
+
+GradJob parseJob(const Napi::CallbackInfo& info, const fit::Graph& g, std::vector<Napi::ObjectReference>& keep) {
+  GradJob job;
+  if (!info[0].IsArray() || !info[1].IsObject())
+    throw EngineError(ErrorCode::Internal, "gradients(inputs, request) needs an array and an object");
+  Napi::Array ins = info[0].As<Napi::Array>();
+  for (uint32_t i = 0; i < ins.Length(); ++i) {
+    job.inputs.push_back(tensorFromJs(ins.Get(i), "input " + std::to_string(i)));
+    keep.push_back(Napi::Persistent(ins.Get(i).As<Napi::Object>()));
+  }
+  Napi::Object r = info[1].As<Napi::Object>();
+  Napi::Value p = r.Get("precision");
+  job.f64 = p.IsString() && p.As<Napi::String>().Utf8Value() == "float64";
+  keep.push_back(Napi::Persistent(r));
+  Napi::Value seeds = r.Get("seeds");
+  if (seeds.IsArray()) {
+    Napi::Array a = seeds.As<Napi::Array>();
+    for (uint32_t i = 0; i < a.Length(); ++i) {
+      Napi::Object s = a.Get(i).As<Napi::Object>();
+      int id = idFrom(s.Get("value"), g, "seed value");
+      job.seeds.emplace_back(id, tensorFromJs(s.Get("tensor"), "seed for '" + g.values[id].name + "'"));
+    }
+  }
+  Napi::Value loss = r.Get("loss");
+  if (loss.IsObject()) {
+    Napi::Object l = loss.As<Napi::Object>();
+    job.hasLoss = true;
+    job.lossValue = idFrom(l.Get("value"), g, "loss value");
+    std::string lik = l.Get("likelihood").As<Napi::String>().Utf8Value();
+    job.likelihood = lik == "bernoulli"  ? fit::Likelihood::Bernoulli
+                     : lik == "gaussian" ? fit::Likelihood::Gaussian
+                                         : fit::Likelihood::Categorical;
+    Napi::Value target = l.Get("target");
+    if (target.IsObject()) {
+      job.target = tensorFromJs(target, "loss target");
+    } else {
+      job.sample = true;
+      Napi::Value sd = l.Get("sampleSeed");
+      job.seed = sd.IsNumber() ? static_cast<uint64_t>(sd.As<Napi::Number>().Int64Value()) : 0;
+    }
+  }
+  Napi::Value want = r.Get("want");
+  if (want.IsArray()) {
+    Napi::Array a = want.As<Napi::Array>();
+    for (uint32_t i = 0; i < a.Length(); ++i) job.req.want.push_back(idFrom(a.Get(i), g, "want"));
+  }
+  Napi::Value layers = r.Get("layers");
+  if (layers.IsArray()) {
+    Napi::Array a = layers.As<Napi::Array>();
+    for (uint32_t i = 0; i < a.Length(); ++i) {
+      Napi::Object o = a.Get(i).As<Napi::Object>();
+      fit::BackwardRequest::Layer L;
+      L.node = o.Get("node").As<Napi::Number>().Int32Value();
+      L.dataInput = o.Get("dataInput").As<Napi::Number>().Int32Value();
+      L.weightInput = o.Get("weightInput").As<Napi::Number>().Int32Value();
+      if (L.node < 0 || static_cast<size_t>(L.node) >= g.nodes.size())
+        throw EngineError(ErrorCode::Internal, "layer node out of range");
+      job.req.layers.push_back(L);
+    }
+  }
+  job.req.perSampleSquares = r.Get("perSampleSquares").ToBoolean().Value();
+  if (!job.hasLoss && job.seeds.empty())
+    throw EngineError(ErrorCode::Internal, "gradients() needs a loss or seeds");
+  return job;
+}
+
+Napi::Array tensorsToJs(Napi::Env env, const std::vector<Tensor>& ts) {
+  Napi::Array a = Napi::Array::New(env, ts.size());
+  for (size_t i = 0; i < ts.size(); ++i) a.Set(static_cast<uint32_t>(i), tensorToJs(env, ts[i]));
+  return a;
+}
+
+Napi::Object outToJs(Napi::Env env, const GradOut& o) {
+  Napi::Object r = Napi::Object::New(env);
+  r.Set("outputs", tensorsToJs(env, o.outputs));
+  Napi::Float64Array loss = Napi::Float64Array::New(env, o.loss.size());
+  if (!o.loss.empty()) std::memcpy(loss.Data(), o.loss.data(), o.loss.size() * sizeof(double));
+  r.Set("loss", loss);
+  if (o.targets.ptr) r.Set("targets", tensorToJs(env, o.targets));
+  r.Set("grads", tensorsToJs(env, o.res.grads));
+  r.Set("layerInputGrads", tensorsToJs(env, o.res.layerInputGrads));
+  r.Set("sqWeightGrads", tensorsToJs(env, o.res.sqWeightGrads));
+  return r;
+}
+
+class GradWorker : public Napi::AsyncWorker {
+ public:
+  GradWorker(Napi::Env env, std::shared_ptr<Model::State> state, GradJob job, std::vector<Napi::ObjectReference> keep)
+      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), state_(std::move(state)),
+        job_(std::move(job)), keep_(std::move(keep)) {}
+  Napi::Promise promise() { return deferred_.Promise(); }
+  void Execute() override {
+    try {
+      out_ = runGradients(*state_, job_);
+    } catch (const EngineError& e) {
+      code_ = e.code();
+      SetError(e.what());
+    } catch (const std::exception& e) {
+      SetError(e.what());
+    }
+  }
+  void OnOK() override {
+    state_->busy.store(false);
+    deferred_.Resolve(outToJs(Env(), out_));
+  }
+  void OnError(const Napi::Error& e) override {
+    state_->busy.store(false);
+    Napi::Error err = Napi::Error::New(Env(), e.Message());
+    err.Set("code", Napi::String::New(Env(), errorCodeName(code_)));
+    deferred_.Reject(err.Value());
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::shared_ptr<Model::State> state_;
+  GradJob job_;
+  std::vector<Napi::ObjectReference> keep_;
+  GradOut out_;
+  ErrorCode code_ = ErrorCode::Internal;
+};
+
+void acquire(std::atomic<bool>& busy) {
+  bool expected = false;
+  if (!busy.compare_exchange_strong(expected, true))
+    throw EngineError(ErrorCode::InvalidInput, "the model is already running: await the previous run first");
+}
+
+}  // namespace
+
+Napi::Value Model::Gradients(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  try {
+    if (!state_->graph) throw EngineError(ErrorCode::InvalidInput, "the model was disposed");
+    std::vector<Napi::ObjectReference> keep;
+    GradJob job = parseJob(info, *state_->graph, keep);
+    acquire(state_->busy);
+    GradOut out;
+    try {
+      out = runGradients(*state_, job);
+    } catch (...) {
+      state_->busy.store(false);
+      throw;
+    }
+    state_->busy.store(false);
+    return outToJs(env, out);
+  } catch (const EngineError& e) {
+    throwEngineError(env, e);
+  } catch (const std::bad_alloc&) {
+    throwEngineError(env, EngineError(ErrorCode::Internal, "out of memory"));
+  }
+}
+
+Napi::Value Model::GradientsAsync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  try {
+    if (!state_->graph) throw EngineError(ErrorCode::InvalidInput, "the model was disposed");
+    std::vector<Napi::ObjectReference> keep;
+    GradJob job = parseJob(info, *state_->graph, keep);
+    keep.push_back(Napi::Persistent(info.This().As<Napi::Object>()));
+    acquire(state_->busy);
+    auto* w = new GradWorker(env, state_, std::move(job), std::move(keep));
+    Napi::Promise p = w->promise();
+    w->Queue();
+    return p;
+  } catch (const EngineError& e) {
+    throwEngineError(env, e);
+  }
+}
+
+}  // namespace fitaddon

@@ -1,0 +1,77 @@
+/** The onnx-fit command: inspect (table + JSON) and demo. */
+import t from 'tap';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { writeNpy } from '../src/data/npy.js';
+import { MODELS } from './helpers/models.js';
+import { randomFloats } from './helpers/random.js';
+
+const cli = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
+const dir = mkdtempSync(join(tmpdir(), 'onnx-fit-cli-'));
+const run = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', cli, ...args], { encoding: 'utf8' });
+
+t.test('inspect PP-OCR cls with --shape and --json', async (t) => {
+  const json = join(dir, 'cls.json');
+  const r = run('inspect', MODELS.ocrCls, '--shape', 'x=3x3x48x192', '--json', json);
+  t.equal(r.status, 0, r.stderr);
+  t.match(r.stdout, /Quantizable layers: 54/);
+  t.match(r.stdout, /Engine vs onnxruntime-node/);
+  const report = JSON.parse(readFileSync(json, 'utf8'));
+  t.same(Object.keys(report).sort(), ['agreement', 'inputs', 'layers', 'model', 'opset', 'outputs', 'producer', 'unsupported']);
+  t.equal(report.layers.length, 54);
+  const first = report.layers[0];
+  t.same(Object.keys(first).sort(), ['count', 'name', 'op', 'weight']);
+  t.ok(report.layers.every((l: { count: number }) => l.count > 0));
+  t.same(report.inputs[0].prepared, [3, 3, 48, 192]);
+  t.equal(report.agreement.length, 1);
+  t.same(report.agreement[0].dims, [3, 2]);
+  t.ok(report.agreement[0].maxRelDiff < 1e-4, `maxRelDiff ${report.agreement[0].maxRelDiff}`);
+  t.same(report.unsupported, []);
+});
+
+t.test('inspect with an .npy input; the batch comes from the file', async (t) => {
+  const x = join(dir, 'x.npy');
+  writeNpy(x, { dims: [5, 1, 28, 28], dtype: 'float32', data: randomFloats(5 * 784, 3, 0, 1) });
+  const json = join(dir, 'demo.json');
+  const r = run('inspect', MODELS.demoCnn, '--input', x, '--json', json);
+  t.equal(r.status, 0, r.stderr);
+  const report = JSON.parse(readFileSync(json, 'utf8'));
+  t.same(report.inputs[0].prepared, [5, 1, 28, 28]);
+  t.same(report.agreement[0].dims, [5, 10]);
+  t.same(report.layers.map((l: { name: string }) => l.name), ['conv1', 'conv2', 'fc1', 'fc2']);
+  t.same(report.layers.map((l: { count: number }) => l.count), [72, 1152, 50176, 640]);
+});
+
+t.test('inspect without --shape on a model with dynamic H/W explains what to pass', async (t) => {
+  const r = run('inspect', MODELS.ocrDet);
+  t.equal(r.status, 1);
+  t.match(r.stderr, /--shape x=2x3xNxN/);
+  t.match(r.stderr, /ERR_INVALID_INPUT/);
+});
+
+t.test('inspect rejects a malformed --shape and a bad --batch', async (t) => {
+  let r = run('inspect', MODELS.demoCnn, '--shape', 'input=2by3');
+  t.equal(r.status, 1);
+  t.match(r.stderr, /Expected NAME=DxDxD for option --shape but received 'input=2by3'/);
+  r = run('inspect', MODELS.demoCnn, '--batch', '0');
+  t.equal(r.status, 1);
+  t.match(r.stderr, /Expected a positive integer for option --batch but received '0'/);
+});
+
+t.test('an .npy that is not one reports the file', async (t) => {
+  const bad = join(dir, 'bad.npy');
+  writeFileSync(bad, 'nope');
+  const r = run('inspect', MODELS.demoCnn, '--input', bad);
+  t.equal(r.status, 1);
+  t.match(r.stderr, /bad\.npy is not a \.npy file/);
+});
+
+t.test('demo runs on the bundled model', async (t) => {
+  const r = run('demo');
+  t.equal(r.status, 0, r.stderr);
+  t.match(r.stdout, /Quantizable layers: 4/);
+  t.match(r.stdout, /logits/);
+});
