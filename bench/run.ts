@@ -55,6 +55,27 @@ async function forwardRatio(name: string, path: string, dims: number[]) {
   console.log(`forward  ${name.padEnd(22)} batch ${dims[0]}  engine ${engMs.toFixed(1)} ms  onnxruntime ${ortMs.toFixed(1)} ms  ratio ${(engMs / ortMs).toFixed(2)}x  (goal <= 2x)`);
 }
 
+async function backwardRatios(name: string, path: string, dims: number[]) {
+  const { engine, layers, graph } = loadEngineModel(path, { inputShapes: { [inputName(path)]: dims } });
+  const data = randomData(dims.reduce((a, b) => a * b, 1));
+  const session = await ortSession(path);
+  const feeds = { [session.inputNames[0]!]: new ort.Tensor('float32', data, dims) };
+  const last = graph.nodes.find((n) => n.outputs.includes(graph.outputs[0]!.name))!;
+  const logits = last.op === 'Softmax' ? last.inputs[0]! : graph.outputs[0]!.name;
+  const inputs = { [engine.inputNames[0]!]: { dims, data } };
+  const layerReqs = layers.map((l) => ({ node: l.name, dataInput: l.op === 'MatMul' ? 1 - l.weightInput : 0, weightInput: l.weightInput }));
+  const base = { loss: { tensor: logits, likelihood: 'categorical' as const, sampleSeed: 1 }, layers: layerReqs };
+  const ortMs = await median(() => session.run(feeds));
+  const fbMs = await median(() => engine.gradients(inputs, { ...base, want: layers.map((l) => l.weight) }));
+  const psMs = await median(() => engine.gradients(inputs, { ...base, want: layers.map((l) => l.weight), perSampleSquares: true }));
+  await session.release();
+  engine.dispose();
+  console.log(
+    `backward ${name.padEnd(22)} batch ${dims[0]}  fwd+bwd ${fbMs.toFixed(1)} ms = ${(fbMs / ortMs).toFixed(2)}x onnxruntime forward (goal <= 3.5x);` +
+      `  with per-sample squares ${psMs.toFixed(1)} ms = ${(psMs / fbMs).toFixed(2)}x plain backward (goal <= 1.3x)`,
+  );
+}
+
 function inputName(path: string): string {
   return path.includes('cnn.onnx') ? 'input' : 'x';
 }
@@ -93,6 +114,11 @@ const which = new Set(process.argv.slice(2));
 const want = (k: string) => which.size === 0 || which.has(k);
 console.log(`onnx-fit bench: one thread, gemm path ${loadAddon().cpuFeatures().gemmPath}`);
 if (want('gemm')) for (const n of [256, 512, 1024]) await gemmRatio(n);
+const ocrCls = join(root, 'node_modules', '@gutenye', 'ocr-models', 'assets', 'ch_ppocr_mobile_v2.0_cls_infer.onnx');
+if (want('backward')) {
+  await backwardRatios('PP-OCR mobile v2 cls', ocrCls, [32, 3, 48, 192]);
+  await backwardRatios('demo CNN', join(root, 'assets', 'demo', 'cnn.onnx'), [32, 1, 28, 28]);
+}
 if (want('forward')) {
   await forwardRatio('PP-OCR mobile v2 cls', join(root, 'node_modules', '@gutenye', 'ocr-models', 'assets', 'ch_ppocr_mobile_v2.0_cls_infer.onnx'), [32, 3, 48, 192]);
   await forwardRatio('demo CNN', join(root, 'assets', 'demo', 'cnn.onnx'), [32, 1, 28, 28]);

@@ -1,7 +1,10 @@
 #include "tensor.h"
 
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <map>
+#include <mutex>
 
 namespace fit {
 
@@ -14,12 +17,61 @@ std::string dimsToString(const Dims& d) {
   return s + "]";
 }
 
+namespace {
+
+// A process-wide cache of freed tensor blocks, by size class. Every run of a model allocates the
+// same sizes again; reusing blocks avoids the page faults and trims of fresh large allocations
+// (which cost more than small ops themselves). Size classes grow by 2^(1/4) (<= 19% slack).
+class BlockCache {
+ public:
+  static BlockCache& get() {
+    static BlockCache* cache = new BlockCache();  // never destroyed: blocks may be freed at exit
+    return *cache;
+  }
+  static size_t classSize(size_t bytes) {
+    if (bytes <= 4096) return ((bytes + 63) / 64) * 64;
+    const double k = std::ceil(4.0 * std::log2(static_cast<double>(bytes)));
+    size_t size = static_cast<size_t>(std::ceil(std::exp2(k / 4.0)));
+    return ((size + 4095) / 4096) * 4096;
+  }
+  void* take(size_t size) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = free_.find(size);
+      if (it != free_.end() && !it->second.empty()) {
+        void* p = it->second.back();
+        it->second.pop_back();
+        cached_ -= size;
+        return p;
+      }
+    }
+    void* p = std::aligned_alloc(64, size);
+    if (!p) throw EngineError(ErrorCode::Internal, "out of memory allocating " + std::to_string(size) + " bytes");
+    return p;
+  }
+  void give(void* p, size_t size) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (cached_ + size > kMaxCached) {
+      std::free(p);
+      return;
+    }
+    free_[size].push_back(p);
+    cached_ += size;
+  }
+
+ private:
+  static constexpr size_t kMaxCached = size_t(512) << 20;
+  std::mutex mu_;
+  std::map<size_t, std::vector<void*>> free_;
+  size_t cached_ = 0;
+};
+
+}  // namespace
+
 std::shared_ptr<void> allocAligned(size_t bytes) {
-  size_t rounded = ((bytes + 63) / 64) * 64;
-  if (rounded == 0) rounded = 64;
-  void* p = std::aligned_alloc(64, rounded);
-  if (!p) throw EngineError(ErrorCode::Internal, "out of memory allocating " + std::to_string(bytes) + " bytes");
-  return std::shared_ptr<void>(p, [](void* q) { std::free(q); });
+  const size_t size = BlockCache::classSize(bytes == 0 ? 64 : bytes);
+  void* p = BlockCache::get().take(size);
+  return std::shared_ptr<void>(p, [size](void* q) { BlockCache::get().give(q, size); });
 }
 
 Dims stridesOf(const Dims& d) {

@@ -19,14 +19,13 @@ namespace fit {
 namespace ops {
 namespace {
 
-// Input i as T: used in place when it already has the compute type, else converted into scratch
-// (a float32 constant in a float64 run, an integer constant such as a Pow exponent).
+// A float or int64 tensor as T: used in place when it already has the compute type, else converted
+// into scratch (a float32 constant in a float64 run, an integer constant such as a Pow exponent).
 template <typename T>
-const T* dataAs(OpContext<T>& ctx, size_t i) {
-  const Tensor& t = ctx.in(i);
+const T* asCompute(const Tensor& t, Arena& scratch) {
   if (t.dtype == DTypeOf<T>::value) return t.template data<T>();
   int64_t n = t.numel();
-  T* buf = ctx.scratch.template alloc<T>(static_cast<size_t>(n > 0 ? n : 1));
+  T* buf = scratch.template alloc<T>(static_cast<size_t>(n > 0 ? n : 1));
   if (t.dtype == DType::F32) {
     const float* s = t.template data<float>();
     for (int64_t k = 0; k < n; ++k) buf[k] = static_cast<T>(s[k]);
@@ -38,6 +37,15 @@ const T* dataAs(OpContext<T>& ctx, size_t i) {
     for (int64_t k = 0; k < n; ++k) buf[k] = static_cast<T>(s[k]);
   }
   return buf;
+}
+// Input i (forward) or saved forward input i (backward) as T.
+template <typename T>
+const T* dataAs(OpContext<T>& ctx, size_t i) {
+  return asCompute<T>(ctx.in(i), ctx.scratch);
+}
+template <typename T>
+const T* dataAs(GradContext<T>& ctx, size_t i) {
+  return asCompute<T>(ctx.in(i), ctx.scratch);
 }
 
 // y[od] = f(a[ad], b[bd]) with broadcasting; od must be broadcastDims(ad, bd) (or, for PRelu,
@@ -245,19 +253,215 @@ void minForward(OpContext<T>& ctx) {
   variadicOp(ctx, [](T x, T w) -> T { return (x <= w || std::isnan(x)) ? x : w; }, false);
 }
 
+
+// ---- gradient rules ------------------------------------------------------------------------------
+// Every rule reads its inputs' dims from the saved inputs (GradContext carries no dims of its own),
+// so even Add, Sub, Sum and Mean save their inputs. A broadcast operand's gradient is the output
+// gradient summed down to its dims (sumToShape).
+
+template <typename T>
+void zeroWanted(GradContext<T>& ctx) {
+  for (size_t k = 0; k < ctx.needGrad.size(); ++k)
+    if (ctx.wants(k)) ctx.gradInputZeros(k, ctx.in(k).dims);
+}
+
+// Gradient of input k: dy * f(a, b) over the output dims od (a, b broadcast to od), summed down to
+// input k's dims; written in place when input k has the output's size.
+template <typename T, typename F>
+void binaryGrad(GradContext<T>& ctx, size_t k, const T* dy, const Dims& od, const T* a,
+                const Dims& ad, const T* b, const Dims& bd, F f) {
+  const Dims kd = ctx.in(k).dims;
+  const int64_t n = numelOf(od);
+  T* g = ctx.gradInput(k, kd);
+  T* t = numelOf(kd) == n ? g : ctx.scratch.template alloc<T>(static_cast<size_t>(n > 0 ? n : 1));
+  broadcastApply(a, ad, b, bd, t, od, f);
+  for (int64_t i = 0; i < n; ++i) t[i] *= dy[i];
+  if (t != g) sumToShape(t, od, g, kd);
+}
+
+// Gradient of input k: scale * dy summed down to input k's dims.
+template <typename T>
+void passGrad(GradContext<T>& ctx, size_t k, const T* dy, const Dims& od, T scale) {
+  const Dims& kd = ctx.in(k).dims;
+  T* g = ctx.gradInput(k, kd);
+  sumToShape(dy, od, g, kd);
+  if (scale != T(1)) {
+    const int64_t n = numelOf(kd);
+    for (int64_t i = 0; i < n; ++i) g[i] *= scale;
+  }
+}
+
+template <typename T>
+void addBackward(GradContext<T>& ctx) {
+  const T* dy = ctx.gout(0);
+  if (!dy) return zeroWanted(ctx);
+  const Dims& od = ctx.gradOutputs[0]->dims;
+  if (ctx.wants(0)) passGrad(ctx, 0, dy, od, T(1));
+  if (ctx.wants(1)) passGrad(ctx, 1, dy, od, T(1));
+}
+
+template <typename T>
+void subBackward(GradContext<T>& ctx) {
+  const T* dy = ctx.gout(0);
+  if (!dy) return zeroWanted(ctx);
+  const Dims& od = ctx.gradOutputs[0]->dims;
+  if (ctx.wants(0)) passGrad(ctx, 0, dy, od, T(1));
+  if (ctx.wants(1)) passGrad(ctx, 1, dy, od, T(-1));
+}
+
+template <typename T>
+void mulBackward(GradContext<T>& ctx) {
+  const T* dy = ctx.gout(0);
+  if (!dy) return zeroWanted(ctx);
+  const Dims& od = ctx.gradOutputs[0]->dims;
+  const Dims &ad = ctx.in(0).dims, &bd = ctx.in(1).dims;
+  const T* a = dataAs(ctx, 0);
+  const T* b = dataAs(ctx, 1);
+  if (ctx.wants(0)) binaryGrad(ctx, 0, dy, od, a, ad, b, bd, [](T, T w) -> T { return w; });
+  if (ctx.wants(1)) binaryGrad(ctx, 1, dy, od, a, ad, b, bd, [](T v, T) -> T { return v; });
+}
+
+// d(a/b)/da = 1/b, d(a/b)/db = -a/b^2.
+template <typename T>
+void divBackward(GradContext<T>& ctx) {
+  const T* dy = ctx.gout(0);
+  if (!dy) return zeroWanted(ctx);
+  const Dims& od = ctx.gradOutputs[0]->dims;
+  const Dims &ad = ctx.in(0).dims, &bd = ctx.in(1).dims;
+  const T* a = dataAs(ctx, 0);
+  const T* b = dataAs(ctx, 1);
+  if (ctx.wants(0)) binaryGrad(ctx, 0, dy, od, a, ad, b, bd, [](T, T w) -> T { return T(1) / w; });
+  if (ctx.wants(1)) binaryGrad(ctx, 1, dy, od, a, ad, b, bd, [](T v, T w) -> T { return -v / (w * w); });
+}
+
+// d(a^b)/da = b * a^(b-1) (0 for b = 0, also at a = 0); d(a^b)/db = a^b * log(a) for a > 0 and 0
+// otherwise (a^b is real for a <= 0 only at integer b, where it is not differentiable in b).
+template <typename T>
+void powBackward(GradContext<T>& ctx) {
+  const T* dy = ctx.gout(0);
+  if (!dy) return zeroWanted(ctx);
+  const Dims& od = ctx.gradOutputs[0]->dims;
+  const Dims &ad = ctx.in(0).dims, &bd = ctx.in(1).dims;
+  const T* a = dataAs(ctx, 0);
+  const T* b = dataAs(ctx, 1);
+  const int64_t n = numelOf(od);
+  if (ctx.wants(0)) {
+    if (numelOf(bd) == 1 && numelOf(ad) == n) {
+      // Scalar exponent (the common x ** 2): one loop, exact fast paths as in the forward.
+      const T e = b[0];
+      T* g = ctx.gradInput(0, ad);
+      if (e == T(2)) {
+        for (int64_t i = 0; i < n; ++i) g[i] = T(2) * a[i] * dy[i];
+      } else if (e == T(1)) {
+        for (int64_t i = 0; i < n; ++i) g[i] = dy[i];
+      } else if (e == T(0)) {
+        for (int64_t i = 0; i < n; ++i) g[i] = T(0);
+      } else if (e == T(0.5)) {
+        for (int64_t i = 0; i < n; ++i) g[i] = T(0.5) * dy[i] / std::sqrt(a[i]);
+      } else {
+        const T em1 = e - T(1);
+        for (int64_t i = 0; i < n; ++i) g[i] = e * std::pow(a[i], em1) * dy[i];
+      }
+    } else {
+      binaryGrad(ctx, 0, dy, od, a, ad, b, bd, [](T v, T w) -> T {
+        return w == T(0) ? T(0) : w * std::pow(v, w - T(1));
+      });
+    }
+  }
+  if (ctx.wants(1))
+    binaryGrad(ctx, 1, dy, od, a, ad, b, bd, [](T v, T w) -> T {
+      return v > T(0) ? std::pow(v, w) * std::log(v) : T(0);
+    });
+}
+
+// PRelu: y = x < 0 ? slope * x : x, slope broadcast to x's dims.
+template <typename T>
+void preluBackward(GradContext<T>& ctx) {
+  const T* dy = ctx.gout(0);
+  if (!dy) return zeroWanted(ctx);
+  const Dims &xd = ctx.in(0).dims, &sd = ctx.in(1).dims;
+  const T* x = dataAs(ctx, 0);
+  const T* s = dataAs(ctx, 1);
+  if (ctx.wants(0))
+    binaryGrad(ctx, 0, dy, xd, x, xd, s, sd, [](T v, T w) -> T { return v < T(0) ? w : T(1); });
+  if (ctx.wants(1))
+    binaryGrad(ctx, 1, dy, xd, x, xd, s, sd, [](T v, T) -> T { return v < T(0) ? v : T(0); });
+}
+
+// Sum and Mean: every input gets the output gradient (/ n for Mean) summed down to its dims.
+template <typename T, bool MEAN>
+void sumMeanBackward(GradContext<T>& ctx) {
+  const T* dy = ctx.gout(0);
+  if (!dy) return zeroWanted(ctx);
+  const Dims& od = ctx.gradOutputs[0]->dims;
+  const T scale = MEAN ? T(1) / static_cast<T>(ctx.needGrad.size()) : T(1);
+  for (size_t k = 0; k < ctx.needGrad.size(); ++k)
+    if (ctx.wants(k)) passGrad(ctx, k, dy, od, scale);
+}
+
+// Max and Min: the gradient goes to the input whose value was selected, which on ties is the first
+// such input (the forward folds the inputs in order and keeps the earlier one on equality).
+template <typename T>
+void maxMinBackward(GradContext<T>& ctx) {
+  const T* dy = ctx.gout(0);
+  if (!dy) return zeroWanted(ctx);
+  size_t last = 0;  // inputs after the last wanted one need no work
+  for (size_t k = 0; k < ctx.needGrad.size(); ++k)
+    if (ctx.wants(k)) last = k + 1;
+  const Tensor& yt = ctx.out(0);
+  const Dims& od = yt.dims;
+  const T* y = yt.template data<T>();
+  const int64_t n = numelOf(od);
+  T* sel = ctx.scratch.template alloc<T>(static_cast<size_t>(n > 0 ? n : 1));
+  char* taken = ctx.scratch.template alloc<char>(static_cast<size_t>(n > 0 ? n : 1));
+  std::fill(taken, taken + n, 0);
+  for (size_t k = 0; k < last; ++k) {
+    const Dims& kd = ctx.in(k).dims;
+    broadcastApply(y, od, dataAs(ctx, k), kd, sel, od,
+                   [](T yv, T xv) -> T { return xv == yv ? T(1) : T(0); });
+    for (int64_t i = 0; i < n; ++i) {
+      const bool hit = sel[i] != T(0) && !taken[i];
+      taken[i] |= hit;
+      sel[i] = hit ? dy[i] : T(0);
+    }
+    if (ctx.wants(k)) sumToShape(sel, od, ctx.gradInput(k, kd), kd);
+  }
+}
+
+template <typename T>
+void sumBackward(GradContext<T>& ctx) {
+  sumMeanBackward<T, false>(ctx);
+}
+template <typename T>
+void meanBackward(GradContext<T>& ctx) {
+  sumMeanBackward<T, true>(ctx);
+}
+
 }  // namespace
 }  // namespace ops
 }  // namespace fit
 
 using namespace fit::ops;
 
+// Saved masks: FIT_REGISTER_GRAD(type, rule, forward inputs read, forward outputs read). Add, Sub,
+// Sum and Mean read their inputs only for the dims.
 FIT_REGISTER_OP("Add", addForward);
+FIT_REGISTER_GRAD("Add", addBackward, slot(0) | slot(1), kNoSlots);
 FIT_REGISTER_OP("Sub", subForward);
+FIT_REGISTER_GRAD("Sub", subBackward, slot(0) | slot(1), kNoSlots);
 FIT_REGISTER_OP("Mul", mulForward);
+FIT_REGISTER_GRAD("Mul", mulBackward, slot(0) | slot(1), kNoSlots);
 FIT_REGISTER_OP("Div", divForward);
+FIT_REGISTER_GRAD("Div", divBackward, slot(0) | slot(1), kNoSlots);
 FIT_REGISTER_OP("Pow", powForward);
+FIT_REGISTER_GRAD("Pow", powBackward, slot(0) | slot(1), kNoSlots);
 FIT_REGISTER_OP("PRelu", preluForward);
+FIT_REGISTER_GRAD("PRelu", preluBackward, slot(0) | slot(1), kNoSlots);
 FIT_REGISTER_OP("Sum", sumForward);
+FIT_REGISTER_GRAD("Sum", sumBackward, kAllSlots, kNoSlots);
 FIT_REGISTER_OP("Mean", meanForward);
+FIT_REGISTER_GRAD("Mean", meanBackward, kAllSlots, kNoSlots);
 FIT_REGISTER_OP("Max", maxForward);
+FIT_REGISTER_GRAD("Max", maxMinBackward, kAllSlots, slot(0));
 FIT_REGISTER_OP("Min", minForward);
+FIT_REGISTER_GRAD("Min", maxMinBackward, kAllSlots, slot(0));

@@ -1,7 +1,7 @@
 // Convolutions: Conv (N-d, groups, strides, dilations, pads, auto_pad) via im2col + gemm per image
 // and group, with a direct loop for 2-D depthwise convolutions; ConvTranspose via gemm + col2im.
-// The per-image im2col structure is kept on purpose: the backward pass forms per-sample products
-// from the same column buffers.
+// The per-image im2col structure is kept on purpose: the backward pass (conv_grad.cpp) forms
+// per-sample products from the same column buffers.
 #include <algorithm>
 #include <string>
 
@@ -17,12 +17,24 @@ std::string str(int64_t v) { return std::to_string(v); }
 // Geometry shared by Conv and ConvTranspose. `in` / `out` are the spatial dims of X / Y.
 struct ConvGeom {
   int nd = 0;
+  int64_t group = 1;
   Dims in, out, kernel, stride, dilation, padBegin, padEnd;
 };
 
+// Attribute and shape checks raise the same errors from forward (OpContext) and backward, so they
+// work on the node alone.
+struct NodeCheck {
+  const Node& node;
+  [[noreturn]] void fail(ErrorCode code, const std::string& msg) const {
+    throw EngineError(code, node.describe() + ": " + msg);
+  }
+  void check(bool cond, const std::string& msg) const {
+    if (!cond) fail(ErrorCode::ShapeMismatch, msg);
+  }
+};
+
 // Reads a per-spatial-dim INTS attribute (default `def` for every dim), checking its length.
-template <typename T>
-Dims spatialAttr(const OpContext<T>& ctx, const char* key, int nd, int64_t def, int64_t minValue) {
+Dims spatialAttr(const NodeCheck& ctx, const char* key, int nd, int64_t def, int64_t minValue) {
   Dims v = ctx.node.ints(key, Dims(nd, def));
   if (v.empty()) v.assign(nd, def);
   if (static_cast<int>(v.size()) != nd)
@@ -36,20 +48,19 @@ Dims spatialAttr(const OpContext<T>& ctx, const char* key, int nd, int64_t def, 
   return v;
 }
 
-// Reads kernel_shape (checked against the weight's spatial dims), strides, dilations and pads.
-template <typename T>
-ConvGeom readGeom(const OpContext<T>& ctx, const Tensor& X, const Tensor& W) {
+// Reads kernel_shape (checked against the weight's spatial dims), strides, dilations, pads, group.
+ConvGeom readGeom(const NodeCheck& ctx, const Dims& X, const Dims& W) {
   ConvGeom g;
-  ctx.check(X.rank() >= 3, "expected X of rank >= 3 ([N, C, spatial...]) but got dims " + str(X.dims));
-  ctx.check(W.rank() == X.rank(), "expected W of rank " + str(int64_t(X.rank())) + " to match X of rank " +
-                                      str(int64_t(X.rank())) + " but got rank " + str(int64_t(W.rank())) +
-                                      " (W dims " + str(W.dims) + ")");
-  g.nd = X.rank() - 2;
-  g.in.assign(X.dims.begin() + 2, X.dims.end());
-  g.kernel.assign(W.dims.begin() + 2, W.dims.end());
+  const int64_t xr = static_cast<int64_t>(X.size()), wr = static_cast<int64_t>(W.size());
+  ctx.check(xr >= 3, "expected X of rank >= 3 ([N, C, spatial...]) but got dims " + str(X));
+  ctx.check(wr == xr, "expected W of rank " + str(xr) + " to match X of rank " + str(xr) + " but got rank " +
+                          str(wr) + " (W dims " + str(W) + ")");
+  g.nd = static_cast<int>(xr) - 2;
+  g.in.assign(X.begin() + 2, X.end());
+  g.kernel.assign(W.begin() + 2, W.end());
   if (ctx.node.has("kernel_shape")) {
     Dims ks = ctx.node.ints("kernel_shape");
-    ctx.check(ks == g.kernel, "kernel_shape " + str(ks) + " does not match the spatial dims of W " + str(W.dims));
+    ctx.check(ks == g.kernel, "kernel_shape " + str(ks) + " does not match the spatial dims of W " + str(W));
   }
   g.stride = spatialAttr(ctx, "strides", g.nd, 1, 1);
   g.dilation = spatialAttr(ctx, "dilations", g.nd, 1, 1);
@@ -63,16 +74,99 @@ ConvGeom readGeom(const OpContext<T>& ctx, const Tensor& X, const Tensor& W) {
     if (p < 0) ctx.fail(ErrorCode::InvalidAttribute, "negative pads are not supported: " + str(pads));
   g.padBegin.assign(pads.begin(), pads.begin() + g.nd);
   g.padEnd.assign(pads.begin() + g.nd, pads.end());
+  g.group = ctx.node.i("group", 1);
+  if (g.group < 1) ctx.fail(ErrorCode::InvalidAttribute, "group must be >= 1 but got " + str(g.group));
   return g;
 }
 
-template <typename T>
-std::string autoPadOf(const OpContext<T>& ctx) {
+std::string autoPadOf(const NodeCheck& ctx) {
   std::string ap = ctx.node.s("auto_pad", "NOTSET");
   if (ap.empty()) ap = "NOTSET";
   if (ap != "NOTSET" && ap != "VALID" && ap != "SAME_UPPER" && ap != "SAME_LOWER")
     ctx.fail(ErrorCode::InvalidAttribute, "auto_pad must be NOTSET, VALID, SAME_UPPER or SAME_LOWER but got '" + ap + "'");
   return ap;
+}
+
+// Conv: X [N, C, in...], W [M, C/group, k...] -> Y [N, M, out...]; checks channels and resolves
+// auto_pad and the output dims.
+ConvGeom convGeom(const NodeCheck& ctx, const Dims& X, const Dims& W) {
+  ConvGeom g = readGeom(ctx, X, W);
+  const int64_t C = X[1], M = W[0], group = g.group;
+  ctx.check(C % group == 0, "expected the " + str(C) + " input channels of X " + str(X) +
+                                " to be divisible by group " + str(group));
+  ctx.check(W[1] * group == C, "expected W " + str(W) + " to have C/group = " + str(C / group) +
+                                   " input channels (X " + str(X) + ", group " + str(group) + ") but got " +
+                                   str(W[1]));
+  ctx.check(M % group == 0, "expected the " + str(M) + " output channels of W " + str(W) +
+                                " to be divisible by group " + str(group));
+  const std::string ap = autoPadOf(ctx);
+  g.out.resize(g.nd);
+  for (int i = 0; i < g.nd; ++i) {
+    const int64_t dk = (g.kernel[i] - 1) * g.dilation[i] + 1;
+    if (ap == "SAME_UPPER" || ap == "SAME_LOWER") {
+      g.out[i] = (g.in[i] + g.stride[i] - 1) / g.stride[i];
+      const int64_t total = std::max<int64_t>(0, (g.out[i] - 1) * g.stride[i] + dk - g.in[i]);
+      g.padBegin[i] = ap == "SAME_UPPER" ? total / 2 : total - total / 2;
+      g.padEnd[i] = total - g.padBegin[i];
+    } else {
+      if (ap == "VALID") g.padBegin[i] = g.padEnd[i] = 0;
+      const int64_t span = g.in[i] + g.padBegin[i] + g.padEnd[i] - dk;
+      if (span < 0)
+        ctx.fail(ErrorCode::ShapeMismatch, "spatial dim " + str(int64_t(i)) + " of X " + str(X) +
+                                               " (padded to " + str(g.in[i] + g.padBegin[i] + g.padEnd[i]) +
+                                               ") is smaller than the dilated kernel extent " + str(dk));
+      g.out[i] = span / g.stride[i] + 1;
+    }
+  }
+  return g;
+}
+
+// ConvTranspose: X [N, C, in...], W [C, M/group, k...] -> Y [N, M, out...]. With output_shape or
+// SAME_* auto_pad the pads are derived from the total padding as the spec (and onnxruntime >= 1.2x)
+// do: the odd element goes to the end for SAME_UPPER, to the start otherwise.
+ConvGeom convTransposeGeom(const NodeCheck& ctx, const Dims& X, const Dims& W) {
+  ConvGeom g = readGeom(ctx, X, W);
+  const int64_t C = X[1], group = g.group;
+  ctx.check(W[0] == C, "expected W " + str(W) + " to have " + str(C) + " rows (the input channels of X " +
+                           str(X) + ") but got " + str(W[0]));
+  ctx.check(C % group == 0, "expected the " + str(C) + " input channels of X " + str(X) +
+                                " to be divisible by group " + str(group));
+  const std::string ap = autoPadOf(ctx);
+  const Dims outPad = spatialAttr(ctx, "output_padding", g.nd, 0, 0);
+  Dims outShape = ctx.node.ints("output_shape");
+  if (!outShape.empty()) {
+    if (static_cast<int>(outShape.size()) == g.nd + 2) outShape.erase(outShape.begin(), outShape.begin() + 2);
+    if (static_cast<int>(outShape.size()) != g.nd)
+      ctx.fail(ErrorCode::InvalidAttribute, "output_shape " + str(ctx.node.ints("output_shape")) +
+                                                " does not have one value per spatial dim (" + str(int64_t(g.nd)) + ")");
+  }
+  g.out.resize(g.nd);
+  for (int i = 0; i < g.nd; ++i) {
+    const int64_t dk = (g.kernel[i] - 1) * g.dilation[i] + 1;
+    const int64_t full = (g.in[i] - 1) * g.stride[i] + outPad[i] + dk;  // output size with no pads
+    auto distribute = [&](int64_t target) {
+      const int64_t total = std::max<int64_t>(0, full - target);
+      if (ap == "SAME_UPPER") {
+        g.padBegin[i] = total / 2;
+        g.padEnd[i] = total - total / 2;
+      } else {
+        g.padBegin[i] = total - total / 2;
+        g.padEnd[i] = total / 2;
+      }
+    };
+    if (!outShape.empty()) {
+      distribute(outShape[i]);
+      g.out[i] = outShape[i];
+    } else {
+      if (ap == "SAME_UPPER" || ap == "SAME_LOWER") distribute(g.in[i] * g.stride[i]);
+      if (ap == "VALID") g.padBegin[i] = g.padEnd[i] = 0;
+      g.out[i] = full - g.padBegin[i] - g.padEnd[i];
+    }
+    if (g.out[i] <= 0)
+      ctx.fail(ErrorCode::ShapeMismatch, "output spatial dim " + str(int64_t(i)) + " would be " + str(g.out[i]) +
+                                             " for X " + str(X) + " and W " + str(W));
+  }
+  return g;
 }
 
 // One output row of a depthwise convolution for one kernel row: y[i] += sum_k w[k] *
@@ -175,38 +269,9 @@ void convForward(OpContext<T>& ctx) {
   const Tensor& X = ctx.in(0);
   const Tensor& W = ctx.in(1);
   const Tensor* Bt = ctx.has(2) ? &ctx.in(2) : nullptr;
-  ConvGeom g = readGeom(ctx, X, W);
-  const int64_t group = ctx.node.i("group", 1);
-  if (group < 1) ctx.fail(ErrorCode::InvalidAttribute, "group must be >= 1 but got " + str(group));
-  const int64_t N = X.dims[0], C = X.dims[1], M = W.dims[0];
-  ctx.check(C % group == 0, "expected the " + str(C) + " input channels of X " + str(X.dims) +
-                                " to be divisible by group " + str(group));
-  ctx.check(W.dims[1] * group == C, "expected W " + str(W.dims) + " to have C/group = " +
-                                        str(C / group) + " input channels (X " + str(X.dims) +
-                                        ", group " + str(group) + ") but got " + str(W.dims[1]));
-  ctx.check(M % group == 0, "expected the " + str(M) + " output channels of W " + str(W.dims) +
-                                " to be divisible by group " + str(group));
+  const ConvGeom g = convGeom(NodeCheck{ctx.node}, X.dims, W.dims);
+  const int64_t N = X.dims[0], C = X.dims[1], M = W.dims[0], group = g.group;
   if (Bt) ctx.check(Bt->rank() == 1 && Bt->dims[0] == M, "expected B of dims [" + str(M) + "] but got " + str(Bt->dims));
-
-  const std::string ap = autoPadOf(ctx);
-  g.out.resize(g.nd);
-  for (int i = 0; i < g.nd; ++i) {
-    const int64_t dk = (g.kernel[i] - 1) * g.dilation[i] + 1;
-    if (ap == "SAME_UPPER" || ap == "SAME_LOWER") {
-      g.out[i] = (g.in[i] + g.stride[i] - 1) / g.stride[i];
-      const int64_t total = std::max<int64_t>(0, (g.out[i] - 1) * g.stride[i] + dk - g.in[i]);
-      g.padBegin[i] = ap == "SAME_UPPER" ? total / 2 : total - total / 2;
-      g.padEnd[i] = total - g.padBegin[i];
-    } else {
-      if (ap == "VALID") g.padBegin[i] = g.padEnd[i] = 0;
-      const int64_t span = g.in[i] + g.padBegin[i] + g.padEnd[i] - dk;
-      if (span < 0)
-        ctx.fail(ErrorCode::ShapeMismatch, "spatial dim " + str(int64_t(i)) + " of X " + str(X.dims) +
-                                               " (padded to " + str(g.in[i] + g.padBegin[i] + g.padEnd[i]) +
-                                               ") is smaller than the dilated kernel extent " + str(dk));
-      g.out[i] = span / g.stride[i] + 1;
-    }
-  }
 
   Dims yd{N, M};
   yd.insert(yd.end(), g.out.begin(), g.out.end());
@@ -271,61 +336,17 @@ void convForward(OpContext<T>& ctx) {
 }
 
 // ----------------------------------------------------------------------------------------------
-// ConvTranspose: X [N, C, in...], W [C, M/group, k...], B [M] -> Y [N, M, out...]. With
-// output_shape or SAME_* auto_pad the pads are derived from the total padding as the spec (and
-// onnxruntime >= 1.2x) do: the odd element goes to the end for SAME_UPPER, to the start otherwise.
+// ConvTranspose: X [N, C, in...], W [C, M/group, k...], B [M] -> Y [N, M, out...].
 
 template <typename T>
 void convTransposeForward(OpContext<T>& ctx) {
   const Tensor& X = ctx.in(0);
   const Tensor& W = ctx.in(1);
   const Tensor* Bt = ctx.has(2) ? &ctx.in(2) : nullptr;
-  ConvGeom g = readGeom(ctx, X, W);
-  const int64_t group = ctx.node.i("group", 1);
-  if (group < 1) ctx.fail(ErrorCode::InvalidAttribute, "group must be >= 1 but got " + str(group));
-  const int64_t N = X.dims[0], C = X.dims[1];
-  ctx.check(W.dims[0] == C, "expected W " + str(W.dims) + " to have " + str(C) +
-                                " rows (the input channels of X " + str(X.dims) + ") but got " + str(W.dims[0]));
-  ctx.check(C % group == 0, "expected the " + str(C) + " input channels of X " + str(X.dims) +
-                                " to be divisible by group " + str(group));
+  const ConvGeom g = convTransposeGeom(NodeCheck{ctx.node}, X.dims, W.dims);
+  const int64_t N = X.dims[0], C = X.dims[1], group = g.group;
   const int64_t Mg = W.dims[1], M = Mg * group;
   if (Bt) ctx.check(Bt->rank() == 1 && Bt->dims[0] == M, "expected B of dims [" + str(M) + "] but got " + str(Bt->dims));
-
-  const std::string ap = autoPadOf(ctx);
-  const Dims outPad = spatialAttr(ctx, "output_padding", g.nd, 0, 0);
-  Dims outShape = ctx.node.ints("output_shape");
-  if (!outShape.empty()) {
-    if (static_cast<int>(outShape.size()) == g.nd + 2) outShape.erase(outShape.begin(), outShape.begin() + 2);
-    if (static_cast<int>(outShape.size()) != g.nd)
-      ctx.fail(ErrorCode::InvalidAttribute, "output_shape " + str(ctx.node.ints("output_shape")) +
-                                                " does not have one value per spatial dim (" + str(int64_t(g.nd)) + ")");
-  }
-  g.out.resize(g.nd);
-  for (int i = 0; i < g.nd; ++i) {
-    const int64_t dk = (g.kernel[i] - 1) * g.dilation[i] + 1;
-    const int64_t full = (g.in[i] - 1) * g.stride[i] + outPad[i] + dk;  // output size with no pads
-    auto distribute = [&](int64_t target) {
-      const int64_t total = std::max<int64_t>(0, full - target);
-      if (ap == "SAME_UPPER") {
-        g.padBegin[i] = total / 2;
-        g.padEnd[i] = total - total / 2;
-      } else {
-        g.padBegin[i] = total - total / 2;
-        g.padEnd[i] = total / 2;
-      }
-    };
-    if (!outShape.empty()) {
-      distribute(outShape[i]);
-      g.out[i] = outShape[i];
-    } else {
-      if (ap == "SAME_UPPER" || ap == "SAME_LOWER") distribute(g.in[i] * g.stride[i]);
-      if (ap == "VALID") g.padBegin[i] = g.padEnd[i] = 0;
-      g.out[i] = full - g.padBegin[i] - g.padEnd[i];
-    }
-    if (g.out[i] <= 0)
-      ctx.fail(ErrorCode::ShapeMismatch, "output spatial dim " + str(int64_t(i)) + " would be " + str(g.out[i]) +
-                                             " for X " + str(X.dims) + " and W " + str(W.dims));
-  }
 
   Dims yd{N, M};
   yd.insert(yd.end(), g.out.begin(), g.out.end());
@@ -360,6 +381,24 @@ void convTransposeForward(OpContext<T>& ctx) {
 }
 
 }  // namespace
+
+namespace ops {
+// The resolved geometry of a Conv (transpose = false) or ConvTranspose node for X and W dims, for
+// the gradient rules in conv_grad.cpp (which declares it; the conv family has no header of its own):
+// geom = {in, out, kernel, stride, dilation, padBegin, padEnd}; returns the group count.
+int64_t resolveConvGeometry(const Node& node, bool transpose, const Dims& x, const Dims& w, Dims (&geom)[7]) {
+  const NodeCheck chk{node};
+  ConvGeom g = transpose ? convTransposeGeom(chk, x, w) : convGeom(chk, x, w);
+  geom[0] = std::move(g.in);
+  geom[1] = std::move(g.out);
+  geom[2] = std::move(g.kernel);
+  geom[3] = std::move(g.stride);
+  geom[4] = std::move(g.dilation);
+  geom[5] = std::move(g.padBegin);
+  geom[6] = std::move(g.padEnd);
+  return g.group;
+}
+}  // namespace ops
 
 FIT_REGISTER_OP("Conv", convForward);
 FIT_REGISTER_OP("ConvTranspose", convTransposeForward);

@@ -99,15 +99,17 @@ void batchNormForward(OpContext<T>& ctx) {
 // LayerNormalization (opset 17): normalize over dims [axis, rank); Scale and B broadcast to the
 // normalized shape. Optional outputs Mean and InvStdDev have X's dims with dims[axis:] set to 1.
 
-template <typename T>
-const T* broadcastToNorm(OpContext<T>& ctx, const Tensor& t, const Dims& normDims, const char* name) {
+// Shared by the forward (OpContext) and gradient (GradContext) rules.
+template <typename T, typename Ctx>
+const T* broadcastToNorm(Ctx& ctx, const Tensor& t, const Dims& normDims, const char* name) {
   const int64_t n = numelOf(normDims);
   Dims td = t.dims;  // drop leading 1s beyond the normalized rank ([1, D] for axis -1)
   while (td.size() > normDims.size() && td.front() == 1) td.erase(td.begin());
   Dims out;
   const bool ok = td.size() <= normDims.size() && ops::broadcastDims(td, normDims, out) && out == normDims;
-  ctx.check(ok, std::string("expected ") + name + " broadcastable to the normalized shape " + str(normDims) +
-                    " but got dims " + str(t.dims));
+  if (!ok)
+    ctx.fail(ErrorCode::ShapeMismatch, std::string("expected ") + name + " broadcastable to the normalized shape " +
+                                           str(normDims) + " but got dims " + str(t.dims));
   if (t.numel() == n) return t.template data<T>();  // same layout
   const Dims st = ops::broadcastStrides(td, normDims.size());
   T* buf = ctx.scratch.template alloc<T>(static_cast<size_t>(n));
@@ -139,8 +141,8 @@ void layerNormForward(OpContext<T>& ctx) {
   const Dims normDims(X.dims.begin() + axis, X.dims.end());
   const int64_t D = numelOf(normDims);
   const int64_t rows = numelOf(Dims(X.dims.begin(), X.dims.begin() + axis));
-  const T* scale = broadcastToNorm(ctx, ctx.in(1), normDims, "Scale");
-  const T* bias = ctx.has(2) ? broadcastToNorm(ctx, ctx.in(2), normDims, "B") : nullptr;
+  const T* scale = broadcastToNorm<T>(ctx, ctx.in(1), normDims, "Scale");
+  const T* bias = ctx.has(2) ? broadcastToNorm<T>(ctx, ctx.in(2), normDims, "B") : nullptr;
 
   T* y = ctx.output(0, X.dims);
   Dims statDims = X.dims;
@@ -195,10 +197,195 @@ void instanceNormForward(OpContext<T>& ctx) {
     }
 }
 
+// ---- gradients ---------------------------------------------------------------------------------
+
+// Param gradient i from double accumulators (dims of input i).
+template <typename T>
+void setParamGrad(GradContext<T>& ctx, size_t i, const std::vector<double>& acc) {
+  T* d = ctx.gradInput(i, ctx.in(i).dims);
+  for (size_t k = 0; k < acc.size(); ++k) d[k] = static_cast<T>(acc[k]);
+}
+
+// BatchNormalization (inference): y = (x - mean) * a + B with inv = 1 / sqrt(var + eps) and
+// a = scale * inv: dX = dy * a, dscale = inv * sum dy (x - mean), dB = sum dy, dmean = -a sum dy,
+// dvar = -scale inv^3 / 2 * sum dy (x - mean), summed over N and the spatial dims (over N only for
+// per-element parameters). Reads X (for dscale and dvar) and the four parameters.
+template <typename T>
+void batchNormBackward(GradContext<T>& ctx) {
+  const Tensor& gyT = *ctx.gradOutputs.at(0);
+  const Dims& xd = gyT.dims;
+  const int64_t N = xd[0], C = xd[1];
+  const int64_t S = C > 0 && N > 0 ? numelOf(xd) / (N * C) : 0;
+  const Tensor& sc = ctx.in(1);
+  const bool perElement = sc.numel() == C * S && sc.rank() == static_cast<int>(xd.size()) - 1 && S != 1;
+  const int64_t P = perElement ? C * S : C;
+  const T* s = sc.template data<T>();
+  const T* m = ctx.in(3).template data<T>();
+  const T* v = ctx.in(4).template data<T>();
+  const double eps = ctx.node.f("epsilon", 1e-5);
+  const bool wantStats = ctx.wants(1) || ctx.wants(4);
+  const T* x = wantStats ? ctx.in(0).template data<T>() : nullptr;
+  const T* gy = gyT.template data<T>();
+  T* dx = ctx.wants(0) ? ctx.gradInput(0, xd) : nullptr;
+  std::vector<double> inv(P), sumG(P, 0.0), sumGX(P, 0.0);
+  std::vector<T> a(P);
+  for (int64_t i = 0; i < P; ++i) {
+    inv[i] = 1.0 / std::sqrt(static_cast<double>(v[i]) + eps);
+    a[i] = static_cast<T>(s[i] * inv[i]);
+  }
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t c = 0; c < C; ++c) {
+      const int64_t off = (n * C + c) * S;
+      const T* g = gy + off;
+      if (perElement) {
+        const int64_t b = c * S;
+        if (dx)
+          for (int64_t i = 0; i < S; ++i) dx[off + i] = g[i] * a[b + i];
+        for (int64_t i = 0; i < S; ++i) sumG[b + i] += g[i];
+        if (x)
+          for (int64_t i = 0; i < S; ++i) sumGX[b + i] += g[i] * (x[off + i] - m[b + i]);
+      } else {
+        const T ac = a[c], mc = m[c];
+        if (dx)
+          for (int64_t i = 0; i < S; ++i) dx[off + i] = g[i] * ac;
+        double sg = 0, sgx = 0;
+        for (int64_t i = 0; i < S; ++i) sg += g[i];
+        if (x)
+          for (int64_t i = 0; i < S; ++i) sgx += g[i] * (x[off + i] - mc);
+        sumG[c] += sg;
+        sumGX[c] += sgx;
+      }
+    }
+  std::vector<double> acc(P);
+  if (ctx.wants(1)) {
+    for (int64_t i = 0; i < P; ++i) acc[i] = sumGX[i] * inv[i];
+    setParamGrad(ctx, 1, acc);
+  }
+  if (ctx.wants(2)) setParamGrad(ctx, 2, sumG);
+  if (ctx.wants(3)) {
+    for (int64_t i = 0; i < P; ++i) acc[i] = -static_cast<double>(s[i]) * inv[i] * sumG[i];
+    setParamGrad(ctx, 3, acc);
+  }
+  if (ctx.wants(4)) {
+    for (int64_t i = 0; i < P; ++i) acc[i] = -0.5 * static_cast<double>(s[i]) * inv[i] * inv[i] * inv[i] * sumGX[i];
+    setParamGrad(ctx, 4, acc);
+  }
+}
+
+// Sums a per-normalized-element accumulator down to the dims of a Scale/B operand that broadcasts
+// to normDims (leading 1s beyond the normalized rank dropped, as the forward does).
+template <typename T>
+void setNormParamGrad(GradContext<T>& ctx, size_t i, const std::vector<double>& acc, const Dims& normDims) {
+  const Tensor& t = ctx.in(i);
+  Dims td = t.dims;
+  while (td.size() > normDims.size() && td.front() == 1) td.erase(td.begin());
+  std::vector<T> buf(acc.begin(), acc.end());
+  ops::sumToShape(buf.data(), normDims, ctx.gradInput(i, t.dims), td);
+}
+
+// LayerNormalization: with xh = (x - mu) * inv and gs = dy * Scale, per row of D elements
+// dX = inv * (gs - mean(gs) - xh * mean(gs * xh)); dScale = sum_rows dy * xh; dB = sum_rows dy.
+// Gradients reaching the Mean / InvStdDev outputs add d mu / dx = 1 / D and
+// d inv / dx = -inv^2 * xh / D. Reads X (the statistics are recomputed), Scale and B (for its dims).
+template <typename T>
+void layerNormBackward(GradContext<T>& ctx) {
+  const Tensor& X = ctx.in(0);
+  const int r = X.rank();
+  int64_t axis = ctx.node.i("axis", -1);
+  if (axis < -r || axis >= r) ctx.fail(ErrorCode::InvalidAttribute, "axis " + str(axis) + " is out of range");
+  if (axis < 0) axis += r;
+  const double eps = ctx.node.f("epsilon", 1e-5);
+  const Dims normDims(X.dims.begin() + axis, X.dims.end());
+  const int64_t D = numelOf(normDims);
+  const int64_t rows = D > 0 ? X.numel() / D : 0;
+  const T* scale = broadcastToNorm<T>(ctx, ctx.in(1), normDims, "Scale");
+  const T* gy = ctx.gout(0);
+  const T* gm = ctx.gout(1);
+  const T* gi = ctx.gout(2);
+  const bool wantS = ctx.wants(1), wantB = ctx.wants(2) && ctx.has(2);
+  T* dx = ctx.wants(0) ? ctx.gradInput(0, X.dims) : nullptr;
+  std::vector<double> dS(wantS ? D : 0, 0.0), dB(wantB ? D : 0, 0.0);
+  std::vector<T> xh(D), gs(D);
+  const T* x = X.template data<T>();
+  const T invD = T(1) / static_cast<T>(std::max<int64_t>(D, 1));
+  for (int64_t row = 0; row < rows; ++row) {
+    const T* xr = x + row * D;
+    const T* gr = gy ? gy + row * D : nullptr;
+    double mean, inv;
+    moments(xr, D, eps, mean, inv);
+    const T mu = static_cast<T>(mean), iv = static_cast<T>(inv);
+    for (int64_t i = 0; i < D; ++i) xh[i] = (xr[i] - mu) * iv;
+    if (gr && wantS)
+      for (int64_t i = 0; i < D; ++i) dS[i] += gr[i] * xh[i];
+    if (gr && wantB)
+      for (int64_t i = 0; i < D; ++i) dB[i] += gr[i];
+    if (!dx) continue;
+    T* d = dx + row * D;
+    if (gr) {
+      double a = 0, b = 0;
+      for (int64_t i = 0; i < D; ++i) {
+        gs[i] = gr[i] * scale[i];
+        a += gs[i];
+        b += gs[i] * xh[i];
+      }
+      const T c1 = static_cast<T>(a) * invD, c2 = static_cast<T>(b) * invD;
+      for (int64_t i = 0; i < D; ++i) d[i] = iv * (gs[i] - c1 - xh[i] * c2);
+    } else {
+      std::fill(d, d + D, T(0));
+    }
+    if (gm || gi) {
+      const T cm = gm ? gm[row] * invD : T(0), ci = gi ? -gi[row] * iv * iv * invD : T(0);
+      for (int64_t i = 0; i < D; ++i) d[i] += cm + ci * xh[i];
+    }
+  }
+  if (wantS) setNormParamGrad(ctx, 1, dS, normDims);
+  if (wantB) setNormParamGrad(ctx, 2, dB, normDims);
+}
+
+// InstanceNormalization: per (n, c) plane of S elements, with xh = (x - mu) * inv,
+// dX = scale[c] * inv * (dy - mean(dy) - xh * mean(dy * xh)); dscale[c] = sum dy * xh;
+// dB[c] = sum dy. Reads X (the statistics are recomputed) and scale.
+template <typename T>
+void instanceNormBackward(GradContext<T>& ctx) {
+  const Tensor& X = ctx.in(0);
+  const int64_t N = X.dims[0], C = X.dims[1];
+  const int64_t S = N * C > 0 ? X.numel() / (N * C) : 0;
+  const T* s = ctx.in(1).template data<T>();
+  const double eps = ctx.node.f("epsilon", 1e-5);
+  const T* x = X.template data<T>();
+  const T* gy = ctx.gout(0);
+  T* dx = ctx.wants(0) ? ctx.gradInput(0, X.dims) : nullptr;
+  std::vector<double> dS(C, 0.0), dB(C, 0.0);
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t c = 0; c < C; ++c) {
+      const T* xc = x + (n * C + c) * S;
+      const T* gc = gy + (n * C + c) * S;
+      double mean, inv;
+      moments(xc, S, eps, mean, inv);
+      const T mu = static_cast<T>(mean), iv = static_cast<T>(inv);
+      double sg = 0, sgx = 0;
+      for (int64_t i = 0; i < S; ++i) {
+        sg += gc[i];
+        sgx += gc[i] * ((xc[i] - mu) * iv);
+      }
+      dS[c] += sgx;
+      dB[c] += sg;
+      if (!dx) continue;
+      T* d = dx + (n * C + c) * S;
+      const T a = s[c] * iv, c1 = static_cast<T>(sg / S), c2 = static_cast<T>(sgx / S);
+      for (int64_t i = 0; i < S; ++i) d[i] = a * (gc[i] - c1 - (xc[i] - mu) * iv * c2);
+    }
+  if (ctx.wants(1)) std::copy(dS.begin(), dS.end(), ctx.gradInput(1, {C}));
+  if (ctx.wants(2)) std::copy(dB.begin(), dB.end(), ctx.gradInput(2, {C}));
+}
+
 }  // namespace
 
 FIT_REGISTER_OP("BatchNormalization", batchNormForward);
 FIT_REGISTER_OP("LayerNormalization", layerNormForward);
 FIT_REGISTER_OP("InstanceNormalization", instanceNormForward);
+FIT_REGISTER_GRAD("BatchNormalization", batchNormBackward, slot(0) | slot(1) | slot(2) | slot(3) | slot(4), kNoSlots);
+FIT_REGISTER_GRAD("LayerNormalization", layerNormBackward, slot(0) | slot(1) | slot(2), kNoSlots);
+FIT_REGISTER_GRAD("InstanceNormalization", instanceNormBackward, slot(0) | slot(1), kNoSlots);
 
 }  // namespace fit

@@ -47,10 +47,11 @@ struct PoolGeom {
 
 // Reads the pooling attributes and computes output sizes (onnxruntime's rules: SAME_* pads are
 // computed without dilation, ceil_mode drops a last window that would start in the end padding).
-template <typename T>
-PoolGeom readPoolGeom(const OpContext<T>& ctx, const Tensor& X, bool allowDilations) {
-  ctx.check(X.rank() >= 3 && X.rank() <= 5,
-            "expected X of rank 3, 4 or 5 ([N, C, spatial...]) but got dims " + str(X.dims));
+// Shared by the forward (OpContext) and gradient (GradContext) rules.
+template <typename Ctx>
+PoolGeom readPoolGeom(const Ctx& ctx, const Tensor& X, bool allowDilations) {
+  if (!(X.rank() >= 3 && X.rank() <= 5))
+    ctx.fail(ErrorCode::ShapeMismatch, "expected X of rank 3, 4 or 5 ([N, C, spatial...]) but got dims " + str(X.dims));
   const int nd = X.rank() - 2;
   const Dims ks = ctx.node.ints("kernel_shape");
   if (ks.empty()) ctx.fail(ErrorCode::InvalidAttribute, "the kernel_shape attribute is required");
@@ -166,17 +167,23 @@ void poolPass(const T* src, T* dst, int64_t outer, int64_t inner, const PoolDim&
   }
 }
 
-// Runs the passes W, H, D (skipping identity axes) through scratch buffers into y.
-template <typename T, bool IsMax>
-void runPool(OpContext<T>& ctx, const Tensor& X, const PoolGeom& g, bool includePad, T* y) {
-  const int64_t planes = X.dims[0] * X.dims[1];
-  Dims cur{planes, g.d[0].in, g.d[1].in, g.d[2].in};
+// The spatial axes the separable passes run over, in pass order (W, H, D; identity axes skipped).
+std::vector<int> poolAxes(const PoolGeom& g) {
   std::vector<int> axes;
   for (int a = 2; a >= 0; --a) {
     const PoolDim& p = g.d[a];
     const bool identity = p.kernel == 1 && p.stride == 1 && p.padBegin == 0 && p.padEnd == 0 && p.out == p.in;
     if (!identity) axes.push_back(a);
   }
+  return axes;
+}
+
+// Runs the passes W, H, D (skipping identity axes) through scratch buffers into y.
+template <typename T, bool IsMax>
+void runPool(OpContext<T>& ctx, const Tensor& X, const PoolGeom& g, bool includePad, T* y) {
+  const int64_t planes = X.dims[0] * X.dims[1];
+  Dims cur{planes, g.d[0].in, g.d[1].in, g.d[2].in};
+  const std::vector<int> axes = poolAxes(g);
   const T* src = X.template data<T>();
   if (axes.empty()) {
     std::copy(src, src + X.numel(), y);
@@ -258,11 +265,139 @@ void globalPoolForward(OpContext<T>& ctx) {
 template <typename T> void globalAveragePoolForward(OpContext<T>& ctx) { globalPoolForward<T, false>(ctx); }
 template <typename T> void globalMaxPoolForward(OpContext<T>& ctx) { globalPoolForward<T, true>(ctx); }
 
+// ---- gradients ---------------------------------------------------------------------------------
+// MaxPool: dy goes to the argmax of each window, recomputed from the saved X by a direct scan of
+// the window (the forward's separable passes keep no indices). Ties go to the first maximal tap in
+// window order (depth, then height, then width, each in increasing input index) - the same choice
+// as onnxruntime's Indices output and PyTorch; where inputs tie, the function is not differentiable
+// and this is one valid subgradient. Overlapping windows accumulate.
+template <typename T>
+void maxPoolBackward(GradContext<T>& ctx) {
+  if (!ctx.wants(0)) return;
+  const Tensor& X = ctx.in(0);
+  const PoolGeom g = readPoolGeom(ctx, X, ctx.opset >= 10);
+  T* dx = ctx.gradInputZeros(0, X.dims);
+  const T* gy = ctx.gout(0);
+  const T* x = X.template data<T>();
+  const PoolDim &pd = g.d[0], &ph = g.d[1], &pw = g.d[2];
+  const int64_t planes = X.dims[0] * X.dims[1];
+  const int64_t inVol = pd.in * ph.in * pw.in, outVol = pd.out * ph.out * pw.out;
+  for (int64_t c = 0; c < planes; ++c) {
+    const T* xp = x + c * inVol;
+    T* dp = dx + c * inVol;
+    const T* gp = gy + c * outVol;
+    int64_t o = 0;
+    for (int64_t od = 0; od < pd.out; ++od)
+      for (int64_t oh = 0; oh < ph.out; ++oh)
+        for (int64_t ow = 0; ow < pw.out; ++ow, ++o) {
+          int64_t best = -1;
+          T bv = T(0);
+          for (int64_t kd = pd.kLo[od]; kd < pd.kHi[od]; ++kd) {
+            const int64_t id = pd.start[od] + kd * pd.dilation;
+            for (int64_t kh = ph.kLo[oh]; kh < ph.kHi[oh]; ++kh) {
+              const int64_t row = (id * ph.in + ph.start[oh] + kh * ph.dilation) * pw.in + pw.start[ow];
+              for (int64_t kw = pw.kLo[ow]; kw < pw.kHi[ow]; ++kw) {
+                const int64_t i = row + kw * pw.dilation;
+                if (best < 0 || xp[i] > bv) {
+                  bv = xp[i];
+                  best = i;
+                }
+              }
+            }
+          }
+          if (best >= 0) dp[best] += gp[o];
+        }
+  }
+}
+
+// Adjoint of one average pass: gdst [outer, p.out, inner] -> gsrc [outer, p.in, inner].
+template <typename T>
+void avgPassAdjoint(const T* gdst, T* gsrc, int64_t outer, int64_t inner, const PoolDim& p, bool includePad) {
+  std::fill(gsrc, gsrc + outer * p.in * inner, T(0));
+  for (int64_t o = 0; o < outer; ++o) {
+    const T* go = gdst + o * p.out * inner;
+    T* gs = gsrc + o * p.in * inner;
+    for (int64_t j = 0; j < p.out; ++j) {
+      const int64_t lo = p.kLo[j], hi = p.kHi[j];
+      const int64_t count = includePad ? p.kPad[j] : hi - lo;
+      if (lo >= hi || count <= 0) continue;
+      const T scale = T(1) / static_cast<T>(count);
+      const T* __restrict gr = go + j * inner;
+      for (int64_t k = lo; k < hi; ++k) {
+        T* __restrict r = gs + (p.start[j] + k * p.dilation) * inner;
+        for (int64_t i = 0; i < inner; ++i) r[i] += scale * gr[i];
+      }
+    }
+  }
+}
+
+// AveragePool: the forward's separable passes adjoined in reverse order (the same per-axis counts,
+// so count_include_pad, ceil_mode, pads, strides and dilations all follow). Reads X for its dims.
+template <typename T>
+void averagePoolBackward(GradContext<T>& ctx) {
+  if (!ctx.wants(0)) return;
+  const Tensor& X = ctx.in(0);
+  const PoolGeom g = readPoolGeom(ctx, X, ctx.opset >= 19);
+  const bool includePad = ctx.node.i("count_include_pad", 0) != 0;
+  T* dx = ctx.gradInput(0, X.dims);
+  const T* gy = ctx.gout(0);
+  const std::vector<int> axes = poolAxes(g);
+  if (axes.empty()) {
+    std::copy(gy, gy + X.numel(), dx);
+    return;
+  }
+  const int64_t planes = X.dims[0] * X.dims[1];
+  std::vector<Dims> seq{{planes, g.d[0].in, g.d[1].in, g.d[2].in}};  // dims before each pass
+  for (int a : axes) {
+    seq.push_back(seq.back());
+    seq.back()[1 + a] = g.d[a].out;
+  }
+  const T* src = gy;
+  for (size_t i = axes.size(); i-- > 0;) {
+    const int a = axes[i];
+    const Dims& cur = seq[i];
+    int64_t outer = planes, inner = 1;
+    for (int k = 0; k < a; ++k) outer *= cur[1 + k];
+    for (int k = a + 1; k < 3; ++k) inner *= cur[1 + k];
+    T* dst = i == 0 ? dx : ctx.scratch.template alloc<T>(static_cast<size_t>(std::max<int64_t>(1, numelOf(cur))));
+    avgPassAdjoint(src, dst, outer, inner, g.d[a], includePad);
+    src = dst;
+  }
+}
+
+// GlobalAveragePool: dy / S to every element of the plane. GlobalMaxPool: dy to the first maximum.
+template <typename T, bool IsMax>
+void globalPoolBackward(GradContext<T>& ctx) {
+  if (!ctx.wants(0)) return;
+  const Tensor& X = ctx.in(0);
+  const int64_t planes = X.dims[0] * X.dims[1];
+  const int64_t S = X.numel() / std::max<int64_t>(1, planes);
+  T* dx = IsMax ? ctx.gradInputZeros(0, X.dims) : ctx.gradInput(0, X.dims);
+  const T* gy = ctx.gout(0);
+  for (int64_t c = 0; c < planes && S > 0; ++c) {
+    T* d = dx + c * S;
+    if (IsMax) {
+      const T* xc = X.template data<T>() + c * S;
+      d[std::max_element(xc, xc + S) - xc] = gy[c];  // max_element returns the first maximum
+    } else {
+      std::fill(d, d + S, gy[c] / static_cast<T>(S));
+    }
+  }
+}
+
+template <typename T> void globalAveragePoolBackward(GradContext<T>& ctx) { globalPoolBackward<T, false>(ctx); }
+template <typename T> void globalMaxPoolBackward(GradContext<T>& ctx) { globalPoolBackward<T, true>(ctx); }
+
 }  // namespace
 
 FIT_REGISTER_OP("MaxPool", maxPoolForward);
 FIT_REGISTER_OP("AveragePool", averagePoolForward);
 FIT_REGISTER_OP("GlobalAveragePool", globalAveragePoolForward);
 FIT_REGISTER_OP("GlobalMaxPool", globalMaxPoolForward);
+// MaxPool and GlobalMaxPool read X for the argmax; the average pools read X only for its dims.
+FIT_REGISTER_GRAD("MaxPool", maxPoolBackward, slot(0), kNoSlots);
+FIT_REGISTER_GRAD("AveragePool", averagePoolBackward, slot(0), kNoSlots);
+FIT_REGISTER_GRAD("GlobalAveragePool", globalAveragePoolBackward, slot(0), kNoSlots);
+FIT_REGISTER_GRAD("GlobalMaxPool", globalMaxPoolBackward, slot(0), kNoSlots);
 
 }  // namespace fit

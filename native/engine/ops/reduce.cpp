@@ -51,8 +51,9 @@ struct ReducePlan {
   bool identity = false;      // noop_with_empty_axes with no axes
 };
 
-template <typename T>
-ReducePlan planReduce(const OpContext<T>& ctx, const Dims& dims) {
+// Ctx is OpContext<T> (forward) or GradContext<T> (backward; it reads the saved axes input).
+template <typename Ctx>
+ReducePlan planReduce(const Ctx& ctx, const Dims& dims) {
   const int rank = static_cast<int>(dims.size());
   std::vector<int64_t> axes;
   if (ctx.has(1)) {
@@ -69,7 +70,13 @@ ReducePlan planReduce(const OpContext<T>& ctx, const Dims& dims) {
     return p;
   }
   std::vector<char> red(rank, axes.empty() ? 1 : 0);
-  for (int64_t a : axes) red[normAxis(ctx, a, rank)] = 1;
+  for (int64_t a : axes) {
+    if (a < -rank || a >= rank)
+      ctx.fail(ErrorCode::InvalidAttribute, "axis " + std::to_string(a) +
+                                                " is out of range for a rank-" +
+                                                std::to_string(rank) + " tensor");
+    red[a < 0 ? a + rank : a] = 1;
+  }
   const bool keep = ctx.node.i("keepdims", 1) != 0;
   for (int d = 0; d < rank; ++d) {
     if (!red[d]) p.outDims.push_back(dims[d]);
@@ -221,19 +228,167 @@ template <typename T> void reduceLogSumExpForward(OpContext<T>& c) {
   reduceForward<T, Kind::LogSumExp>(c);
 }
 
+
+// ---- gradient rules ------------------------------------------------------------------------------
+
+// f(i, o) for every input element i, in memory order, and the output o it reduces into (the same
+// walk as reduceKernel): the inner loop is contiguous in i with o fixed (reduced) or o + i (kept).
+template <typename F>
+void expandKernel(const ReducePlan& p, F f) {
+  if (p.inCount == 0) return;
+  const size_t k = p.groups.size();
+  Dims os(k);
+  for (int64_t j = static_cast<int64_t>(k) - 1, s = 1; j >= 0; --j) {
+    os[j] = p.reduced[j] ? 0 : s;
+    if (!p.reduced[j]) s *= p.groups[j];
+  }
+  const int64_t n = p.groups[k - 1];
+  const bool innerReduced = p.reduced[k - 1] != 0;
+  Dims idx(k, 0);
+  int64_t o = 0;
+  for (int64_t off = 0; off < p.inCount; off += n) {
+    if (innerReduced) {
+      for (int64_t i = 0; i < n; ++i) f(off + i, o);
+    } else {
+      for (int64_t i = 0; i < n; ++i) f(off + i, o + i);
+    }
+    for (int64_t j = static_cast<int64_t>(k) - 2; j >= 0; --j) {
+      o += os[j];
+      if (++idx[j] < p.groups[j]) break;
+      o -= os[j] * p.groups[j];
+      idx[j] = 0;
+    }
+  }
+}
+
+// dx from dy (dims of the output, kept or not: the order of the kept dims is the same). Reads x
+// (for its dims at least; see the masks at the bottom), the axes input, and y for Max, Min, L2,
+// LogSum, LogSumExp. Max/Min send the gradient to the first extreme element in memory order
+// (ties: the first); L1 and L2 use the subgradient 0 at x = 0 (L2: at a zero norm).
+template <typename T, Kind K>
+void reduceBackward(GradContext<T>& ctx) {
+  if (!ctx.wants(0)) return;
+  const Tensor& xt = ctx.in(0);
+  const T* dy = ctx.gout(0);
+  if (!dy) {
+    ctx.gradInputZeros(0, xt.dims);
+    return;
+  }
+  const ReducePlan p = planReduce(ctx, xt.dims);
+  T* dx = ctx.gradInput(0, xt.dims);
+  if (p.identity) {
+    std::memcpy(dx, dy, sizeof(T) * static_cast<size_t>(p.inCount));
+    return;
+  }
+  const int64_t m = p.outCount;
+  const T* x = xt.template data<T>();
+  const T* y = (K == Kind::Max || K == Kind::Min || K == Kind::L2 || K == Kind::LogSum ||
+                K == Kind::LogSumExp)
+                   ? ctx.out(0).template data<T>()
+                   : nullptr;
+  switch (K) {
+    case Kind::Sum:
+      expandKernel(p, [=](int64_t i, int64_t o) { dx[i] = dy[o]; });
+      return;
+    case Kind::Mean: {
+      const T inv = m > 0 ? T(1) / static_cast<T>(p.inCount / m) : T(0);
+      expandKernel(p, [=](int64_t i, int64_t o) { dx[i] = dy[o] * inv; });
+      return;
+    }
+    case Kind::SumSquare:
+      expandKernel(p, [=](int64_t i, int64_t o) { dx[i] = T(2) * x[i] * dy[o]; });
+      return;
+    case Kind::L1:
+      expandKernel(p, [=](int64_t i, int64_t o) {
+        dx[i] = x[i] > T(0) ? dy[o] : x[i] < T(0) ? -dy[o] : T(0);
+      });
+      return;
+    case Kind::LogSumExp:
+      expandKernel(p, [=](int64_t i, int64_t o) { dx[i] = std::exp(x[i] - y[o]) * dy[o]; });
+      return;
+    case Kind::Max:
+    case Kind::Min: {
+      char* taken = ctx.scratch.template alloc<char>(static_cast<size_t>(m > 0 ? m : 1));
+      std::fill(taken, taken + m, 0);
+      expandKernel(p, [=](int64_t i, int64_t o) {
+        const bool hit = x[i] == y[o] && !taken[o];
+        taken[o] |= hit;
+        dx[i] = hit ? dy[o] : T(0);
+      });
+      return;
+    }
+    default:
+      break;
+  }
+  // L2, LogSum, Prod: a per-output factor r, then dx = x * r (L2), r (LogSum) or a product of the
+  // other elements times dy (Prod).
+  T* r = ctx.scratch.template alloc<T>(static_cast<size_t>(m > 0 ? m : 1));
+  if (K == Kind::L2) {
+    for (int64_t o = 0; o < m; ++o) r[o] = y[o] > T(0) ? dy[o] / y[o] : T(0);
+    expandKernel(p, [=](int64_t i, int64_t o) { dx[i] = x[i] * r[o]; });
+  } else if (K == Kind::LogSum) {
+    for (int64_t o = 0; o < m; ++o) r[o] = dy[o] * std::exp(-y[o]);  // dy / sum
+    expandKernel(p, [=](int64_t i, int64_t o) { dx[i] = r[o]; });
+  } else if (K == Kind::Prod) {
+    // d prod / d x_i = product of the others: prod / x_i without zeros; with one zero, only that
+    // element gets the product of the non-zeros; with two or more, everything gets 0.
+    T* zeros = ctx.scratch.template alloc<T>(static_cast<size_t>(m > 0 ? m : 1));
+    std::fill(zeros, zeros + m, T(0));
+    std::fill(r, r + m, T(1));
+    auto plus = [](T a, T b) -> T { return a + b; };
+    auto times = [](T a, T b) -> T { return a * b; };
+    reduceKernel(x, p, zeros, T(0), plus, [](T v, int64_t) -> T { return v == T(0) ? T(1) : T(0); });
+    reduceKernel(x, p, r, T(1), times, [](T v, int64_t) -> T { return v == T(0) ? T(1) : v; });
+    for (int64_t o = 0; o < m; ++o) r[o] = zeros[o] > T(1) ? T(0) : r[o] * dy[o];
+    expandKernel(p, [=](int64_t i, int64_t o) {
+      dx[i] = zeros[o] == T(0) ? r[o] / x[i] : x[i] == T(0) ? r[o] : T(0);
+    });
+  }
+}
+
+template <typename T> void reduceSumBackward(GradContext<T>& c) { reduceBackward<T, Kind::Sum>(c); }
+template <typename T> void reduceMeanBackward(GradContext<T>& c) { reduceBackward<T, Kind::Mean>(c); }
+template <typename T> void reduceMaxBackward(GradContext<T>& c) { reduceBackward<T, Kind::Max>(c); }
+template <typename T> void reduceMinBackward(GradContext<T>& c) { reduceBackward<T, Kind::Min>(c); }
+template <typename T> void reduceProdBackward(GradContext<T>& c) { reduceBackward<T, Kind::Prod>(c); }
+template <typename T> void reduceL1Backward(GradContext<T>& c) { reduceBackward<T, Kind::L1>(c); }
+template <typename T> void reduceL2Backward(GradContext<T>& c) { reduceBackward<T, Kind::L2>(c); }
+template <typename T> void reduceSumSquareBackward(GradContext<T>& c) {
+  reduceBackward<T, Kind::SumSquare>(c);
+}
+template <typename T> void reduceLogSumBackward(GradContext<T>& c) {
+  reduceBackward<T, Kind::LogSum>(c);
+}
+template <typename T> void reduceLogSumExpBackward(GradContext<T>& c) {
+  reduceBackward<T, Kind::LogSumExp>(c);
+}
+
 }  // namespace
 }  // namespace ops
 }  // namespace fit
 
 using namespace fit::ops;
 
+// Saved masks. Input 0 (x) is read by every rule, by Sum and Mean only for its dims (GradContext
+// has no input dims of its own); input 1 is the axes input (opset >= 13/18), a small int64 tensor.
+constexpr uint32_t kReduceIn = fit::slot(0) | fit::slot(1);
 FIT_REGISTER_OP("ReduceSum", reduceSumForward);
+FIT_REGISTER_GRAD("ReduceSum", reduceSumBackward, kReduceIn, kNoSlots);
 FIT_REGISTER_OP("ReduceMean", reduceMeanForward);
+FIT_REGISTER_GRAD("ReduceMean", reduceMeanBackward, kReduceIn, kNoSlots);
 FIT_REGISTER_OP("ReduceMax", reduceMaxForward);
+FIT_REGISTER_GRAD("ReduceMax", reduceMaxBackward, kReduceIn, slot(0));
 FIT_REGISTER_OP("ReduceMin", reduceMinForward);
+FIT_REGISTER_GRAD("ReduceMin", reduceMinBackward, kReduceIn, slot(0));
 FIT_REGISTER_OP("ReduceProd", reduceProdForward);
+FIT_REGISTER_GRAD("ReduceProd", reduceProdBackward, kReduceIn, kNoSlots);
 FIT_REGISTER_OP("ReduceL1", reduceL1Forward);
+FIT_REGISTER_GRAD("ReduceL1", reduceL1Backward, kReduceIn, kNoSlots);
 FIT_REGISTER_OP("ReduceL2", reduceL2Forward);
+FIT_REGISTER_GRAD("ReduceL2", reduceL2Backward, kReduceIn, slot(0));
 FIT_REGISTER_OP("ReduceSumSquare", reduceSumSquareForward);
+FIT_REGISTER_GRAD("ReduceSumSquare", reduceSumSquareBackward, kReduceIn, kNoSlots);
 FIT_REGISTER_OP("ReduceLogSum", reduceLogSumForward);
+FIT_REGISTER_GRAD("ReduceLogSum", reduceLogSumBackward, kReduceIn, slot(0));
 FIT_REGISTER_OP("ReduceLogSumExp", reduceLogSumExpForward);
+FIT_REGISTER_GRAD("ReduceLogSumExp", reduceLogSumExpBackward, kReduceIn, slot(0));

@@ -70,14 +70,14 @@ int64_t roundCoord(Round r, T x, bool downsample) {
   return 0;
 }
 
-// Nearest: gathers through per-axis tables of input offsets (-1: extrapolate).
+// Nearest: per-axis tables of input offsets (-1: extrapolate) for every output index.
 template <typename T>
-void resizeNearest(const ResizeSpec<T>& s, const Tensor& X, T* y) {
-  const int r = X.rank();
-  const Dims inStrides = stridesOf(X.dims);
+std::vector<std::vector<int64_t>> nearestOffsets(const ResizeSpec<T>& s, const Dims& xd) {
+  const int r = static_cast<int>(xd.size());
+  const Dims inStrides = stridesOf(xd);
   std::vector<std::vector<int64_t>> off(r);
   for (int a = 0; a < r; ++a) {
-    const int64_t lenIn = X.dims[a], lenOut = s.out[a];
+    const int64_t lenIn = xd[a], lenOut = s.out[a];
     off[a].resize(lenOut);
     for (int64_t j = 0; j < lenOut; ++j) {
       const T c = sourceCoord<T>(s.coord, static_cast<T>(j), s.scales[a], lenOut, lenIn, s.roiStart[a], s.roiEnd[a]);
@@ -90,7 +90,15 @@ void resizeNearest(const ResizeSpec<T>& s, const Tensor& X, T* y) {
       off[a][j] = i * inStrides[a];
     }
   }
-  const T* x = X.template data<T>();
+  return off;
+}
+
+// Nearest: gathers x into y through the offset tables; the adjoint (Adjoint = true, x and y being
+// the gradients dy and dx, dx zeroed) scatter-adds dy back into the picked elements.
+template <typename T, bool Adjoint = false>
+void resizeNearest(const ResizeSpec<T>& s, const Dims& xd, const T* x, T* y) {
+  const int r = static_cast<int>(xd.size());
+  const std::vector<std::vector<int64_t>> off = nearestOffsets(s, xd);
   const int64_t lastOut = s.out[r - 1];
   const int64_t rows = numelOf(s.out) / std::max<int64_t>(1, lastOut);
   const std::vector<int64_t>& lastOff = off[r - 1];
@@ -103,10 +111,14 @@ void resizeNearest(const ResizeSpec<T>& s, const Tensor& X, T* y) {
       outside = outside || o < 0;
       base += o;
     }
-    T* yr = y + row * lastOut;
-    if (outside) {
-      std::fill(yr, yr + lastOut, s.extrapolation);
+    if (Adjoint) {
+      const T* gr = x + row * lastOut;
+      for (int64_t j = 0; j < lastOut && !outside; ++j)
+        if (lastOff[j] >= 0) y[base + lastOff[j]] += gr[j];
+    } else if (outside) {
+      std::fill(y + row * lastOut, y + (row + 1) * lastOut, s.extrapolation);
     } else {
+      T* yr = y + row * lastOut;
       const T* xb = x + base;
       for (int64_t j = 0; j < lastOut; ++j) yr[j] = lastOff[j] < 0 ? s.extrapolation : xb[lastOff[j]];
     }
@@ -117,16 +129,26 @@ void resizeNearest(const ResizeSpec<T>& s, const Tensor& X, T* y) {
   }
 }
 
-// One linear pass along axis a: src [outer, inA, inner] -> dst [outer, outA, inner].
+// The two taps i0, i1 and the weight w1 of i1 of every output index of a linear pass along one
+// axis: out[j] = (1 - w1) * in[i0] + w1 * in[i1], or the extrapolation value where extrap[j].
 template <typename T>
-void linearPass(const ResizeSpec<T>& s, int a, const Dims& cur, const T* src, T* dst) {
-  const int64_t lenIn = cur[a], lenOut = s.out[a];
-  int64_t outer = 1, inner = 1;
-  for (int i = 0; i < a; ++i) outer *= cur[i];
-  for (size_t i = a + 1; i < cur.size(); ++i) inner *= cur[i];
-  std::vector<int64_t> i0(lenOut), i1(lenOut);
-  std::vector<T> w1(lenOut);
-  std::vector<char> extrap(lenOut, 0);
+struct LinearTaps {
+  std::vector<int64_t> i0, i1;
+  std::vector<T> w1;
+  std::vector<char> extrap;
+};
+
+template <typename T>
+LinearTaps<T> linearTaps(const ResizeSpec<T>& s, int a, int64_t lenIn) {
+  const int64_t lenOut = s.out[a];
+  LinearTaps<T> t;
+  std::vector<int64_t>&i0 = t.i0, &i1 = t.i1;
+  std::vector<T>& w1 = t.w1;
+  std::vector<char>& extrap = t.extrap;
+  i0.resize(lenOut);
+  i1.resize(lenOut);
+  w1.resize(lenOut);
+  extrap.assign(lenOut, 0);
   for (int64_t j = 0; j < lenOut; ++j) {
     T c = sourceCoord<T>(s.coord, static_cast<T>(j), s.scales[a], lenOut, lenIn, s.roiStart[a], s.roiEnd[a]);
     if (s.coord == Coord::TfCropAndResize && (c < T(0) || c > static_cast<T>(lenIn - 1))) extrap[j] = 1;
@@ -135,7 +157,36 @@ void linearPass(const ResizeSpec<T>& s, int a, const Dims& cur, const T* src, T*
     i1[j] = std::min(i0[j] + 1, lenIn - 1);
     w1[j] = i1[j] == i0[j] ? T(0) : c - static_cast<T>(i0[j]);
   }
+  return t;
+}
+
+// One linear pass along axis a: src [outer, inA, inner] -> dst [outer, outA, inner]. The adjoint
+// (Adjoint = true) maps the gradient src [outer, outA, inner] to dst [outer, inA, inner].
+template <typename T, bool Adjoint = false>
+void linearPass(const ResizeSpec<T>& s, int a, const Dims& cur, const T* src, T* dst) {
+  const int64_t lenIn = cur[a], lenOut = s.out[a];
+  int64_t outer = 1, inner = 1;
+  for (int i = 0; i < a; ++i) outer *= cur[i];
+  for (size_t i = a + 1; i < cur.size(); ++i) inner *= cur[i];
+  const LinearTaps<T> t = linearTaps(s, a, lenIn);
+  const std::vector<int64_t>&i0 = t.i0, &i1 = t.i1;
+  const std::vector<T>& w1 = t.w1;
+  const std::vector<char>& extrap = t.extrap;
+  if (Adjoint) std::fill(dst, dst + outer * lenIn * inner, T(0));
   for (int64_t o = 0; o < outer; ++o) {
+    if (Adjoint) {  // transposed taps; extrapolated outputs pass nothing back
+      T* gi = dst + o * lenIn * inner;
+      const T* g = src + o * lenOut * inner;
+      for (int64_t j = 0; j < lenOut; ++j, g += inner) {
+        if (extrap[j]) continue;
+        T* s0 = gi + i0[j] * inner;
+        T* s1 = gi + i1[j] * inner;
+        const T wb = w1[j], wa = T(1) - wb;
+        for (int64_t k = 0; k < inner; ++k) s0[k] += wa * g[k];
+        for (int64_t k = 0; k < inner; ++k) s1[k] += wb * g[k];
+      }
+      continue;
+    }
     const T* so = src + o * lenIn * inner;
     T* d = dst + o * lenOut * inner;
     if (inner == 1) {
@@ -158,16 +209,22 @@ void linearPass(const ResizeSpec<T>& s, int a, const Dims& cur, const T* src, T*
 
 // N-linear resize as separable passes (downscaling axes first), ping-ponging through scratch.
 template <typename T>
-void resizeLinear(OpContext<T>& ctx, const ResizeSpec<T>& s, const Tensor& X, T* y) {
-  const int r = X.rank();
+std::vector<int> linearAxes(const ResizeSpec<T>& s, const Dims& xd) {
   std::vector<int> axes;
-  for (int a = 0; a < r; ++a) {
-    const bool identityMap = s.out[a] == X.dims[a] && s.scales[a] == T(1) && s.coord != Coord::TfCropAndResize;
+  for (int a = 0; a < static_cast<int>(xd.size()); ++a) {
+    const bool identityMap = s.out[a] == xd[a] && s.scales[a] == T(1) && s.coord != Coord::TfCropAndResize;
     if (!identityMap) axes.push_back(a);
   }
   std::stable_sort(axes.begin(), axes.end(), [&](int p, int q) {
-    return static_cast<double>(s.out[p]) / X.dims[p] < static_cast<double>(s.out[q]) / X.dims[q];
+    return static_cast<double>(s.out[p]) / xd[p] < static_cast<double>(s.out[q]) / xd[q];
   });
+  return axes;
+}
+
+template <typename T>
+void resizeLinear(OpContext<T>& ctx, const ResizeSpec<T>& s, const Tensor& X, T* y) {
+  const int r = X.rank();
+  const std::vector<int> axes = linearAxes(s, X.dims);
   const T* x = X.template data<T>();
   if (axes.empty()) {
     std::memcpy(y, x, sizeof(T) * X.numel());
@@ -205,11 +262,17 @@ void runResize(OpContext<T>& ctx, ResizeSpec<T>& s) {
   for (int a = 0; a < X.rank(); ++a)
     ctx.check(X.dims[a] > 0, "cannot resize the empty input " + str(X.dims) + " to " + str(s.out));
   if (s.linear) resizeLinear(ctx, s, X, y);
-  else resizeNearest(s, X, y);
+  else resizeNearest(s, X.dims, X.template data<T>(), y);
 }
 
-template <typename T>
-bool readMode(const OpContext<T>& ctx) {
+// Spec readers, shared by the forward (OpContext) and gradient (GradContext) rules.
+template <typename Ctx>
+void need(const Ctx& ctx, bool cond, const std::string& msg) {
+  if (!cond) ctx.fail(ErrorCode::ShapeMismatch, msg);
+}
+
+template <typename Ctx>
+bool readMode(const Ctx& ctx) {
   const std::string mode = ctx.node.s("mode", "nearest");
   if (mode == "nearest") return false;
   if (mode == "linear" || mode == "bilinear") return true;
@@ -218,8 +281,8 @@ bool readMode(const OpContext<T>& ctx) {
 }
 
 // Output dims from scales: floor(in * scale), as onnxruntime computes it.
-template <typename T>
-void dimsFromScales(const OpContext<T>& ctx, const Tensor& X, ResizeSpec<T>& s) {
+template <typename T, typename Ctx>
+void dimsFromScales(const Ctx& ctx, const Tensor& X, ResizeSpec<T>& s) {
   s.out.resize(X.rank());
   for (int a = 0; a < X.rank(); ++a) {
     if (!(s.scales[a] > T(0)))
@@ -231,10 +294,10 @@ void dimsFromScales(const OpContext<T>& ctx, const Tensor& X, ResizeSpec<T>& s) 
 
 // ----------------------------------------------------------------------------------------------
 
-template <typename T>
-void upsampleForward(OpContext<T>& ctx) {
-  const Tensor& X = ctx.in(0);
-  ctx.check(X.rank() >= 1, "expected X of rank >= 1 but got a scalar");
+// Upsample: X's dims are those of input 0 (the gradient rule passes the saved X).
+template <typename T, typename Ctx>
+ResizeSpec<T> upsampleSpec(const Ctx& ctx, const Tensor& X) {
+  need(ctx, X.rank() >= 1, "expected X of rank >= 1 but got a scalar");
   ResizeSpec<T> s;
   s.linear = readMode(ctx);
   s.coord = Coord::Asymmetric;
@@ -243,7 +306,7 @@ void upsampleForward(OpContext<T>& ctx) {
   s.roiEnd.assign(X.rank(), T(1));
   if (ctx.has(1)) {
     const Tensor& sc = ctx.in(1);
-    ctx.check(sc.numel() == X.rank(), "expected scales with one value per dim of X " + str(X.dims) + " but got dims " + str(sc.dims));
+    need(ctx, sc.numel() == X.rank(), "expected scales with one value per dim of X " + str(X.dims) + " but got dims " + str(sc.dims));
     const T* p = sc.template data<T>();
     s.scales.assign(p, p + sc.numel());
   } else {
@@ -254,14 +317,13 @@ void upsampleForward(OpContext<T>& ctx) {
     for (double v : f) s.scales.push_back(static_cast<T>(static_cast<float>(v)));
   }
   dimsFromScales(ctx, X, s);
-  runResize(ctx, s);
+  return s;
 }
 
-template <typename T>
-void resizeForward(OpContext<T>& ctx) {
-  const Tensor& X = ctx.in(0);
+template <typename T, typename Ctx>
+ResizeSpec<T> resizeSpec(const Ctx& ctx, const Tensor& X) {
   const int r = X.rank();
-  ctx.check(r >= 1, "expected X of rank >= 1 but got a scalar");
+  need(ctx, r >= 1, "expected X of rank >= 1 but got a scalar");
   ResizeSpec<T> s;
   s.linear = readMode(ctx);
   if (ctx.node.i("antialias", 0) != 0) ctx.fail(ErrorCode::UnsupportedOp, "antialias=1 is not supported");
@@ -273,12 +335,11 @@ void resizeForward(OpContext<T>& ctx) {
     s.coord = Coord::Asymmetric;
     s.round = Round::Simple;
     const Tensor& sc = ctx.in(1);
-    ctx.check(sc.numel() == r, "expected scales with one value per dim of X " + str(X.dims) + " but got dims " + str(sc.dims));
+    need(ctx, sc.numel() == r, "expected scales with one value per dim of X " + str(X.dims) + " but got dims " + str(sc.dims));
     const T* p = sc.template data<T>();
     s.scales.assign(p, p + r);
     dimsFromScales(ctx, X, s);
-    runResize(ctx, s);
-    return;
+    return s;
   }
 
   const std::string cm = ctx.node.s("coordinate_transformation_mode", "half_pixel");
@@ -301,7 +362,8 @@ void resizeForward(OpContext<T>& ctx) {
   // axes (opset 18+): scales / sizes / roi only name these axes.
   std::vector<int> axes;
   for (int64_t a : ctx.node.ints("axes")) {
-    const int n = ops::normAxis(ctx, a, r);
+    if (a < -r || a >= r) ctx.fail(ErrorCode::InvalidAttribute, "axis " + str(a) + " is out of range for a rank-" + str(int64_t(r)) + " tensor");
+    const int n = static_cast<int>(a < 0 ? a + r : a);
     if (std::find(axes.begin(), axes.end(), n) != axes.end())
       ctx.fail(ErrorCode::InvalidAttribute, "axes " + str(ctx.node.ints("axes")) + " repeats an axis");
     axes.push_back(n);
@@ -313,7 +375,7 @@ void resizeForward(OpContext<T>& ctx) {
   auto present = [&](size_t i) { return ctx.has(i) && ctx.in(i).numel() > 0; };
   if (present(1) && s.coord == Coord::TfCropAndResize) {
     const Tensor& roi = ctx.in(1);
-    ctx.check(roi.numel() == 2 * na, "expected roi with " + str(2 * na) + " values but got dims " + str(roi.dims));
+    need(ctx, roi.numel() == 2 * na, "expected roi with " + str(2 * na) + " values but got dims " + str(roi.dims));
     const T* p = roi.template data<T>();
     for (int64_t i = 0; i < na; ++i) {
       s.roiStart[axes[i]] = p[i];
@@ -326,13 +388,13 @@ void resizeForward(OpContext<T>& ctx) {
                                           std::string(hasScales ? "both" : "neither") + ")");
   if (hasScales) {
     const Tensor& sc = ctx.in(2);
-    ctx.check(sc.numel() == na, "expected scales with " + str(na) + " values but got dims " + str(sc.dims));
+    need(ctx, sc.numel() == na, "expected scales with " + str(na) + " values but got dims " + str(sc.dims));
     const T* p = sc.template data<T>();
     for (int64_t i = 0; i < na; ++i) s.scales[axes[i]] = p[i];
     dimsFromScales(ctx, X, s);
   } else {
     const std::vector<int64_t> sizes = ctx.in(3).toInts();
-    ctx.check(static_cast<int64_t>(sizes.size()) == na,
+    need(ctx, static_cast<int64_t>(sizes.size()) == na,
               "expected sizes with " + str(na) + " values but got " + str(int64_t(sizes.size())));
     for (int64_t v : sizes)
       if (v < 0) ctx.fail(ErrorCode::InvalidInput, "sizes must be >= 0 but got " + str(sizes));
@@ -359,12 +421,79 @@ void resizeForward(OpContext<T>& ctx) {
       ctx.fail(ErrorCode::InvalidAttribute, "unknown keep_aspect_ratio_policy '" + policy + "'");
     }
   }
+  return s;
+}
+
+template <typename T>
+void upsampleForward(OpContext<T>& ctx) {
+  ResizeSpec<T> s = upsampleSpec<T>(ctx, ctx.in(0));
   runResize(ctx, s);
+}
+
+template <typename T>
+void resizeForward(OpContext<T>& ctx) {
+  ResizeSpec<T> s = resizeSpec<T>(ctx, ctx.in(0));
+  runResize(ctx, s);
+}
+
+// ---- gradients ---------------------------------------------------------------------------------
+// Resize is linear in X: nearest is a gather (its adjoint a scatter-add of dy into the picked
+// elements), linear a product of per-axis two-tap interpolations (its adjoint the transposed
+// passes in reverse order). Extrapolated outputs are constants and pass nothing back. roi, scales
+// and sizes get no gradient (zeros if one is asked for). The rules read X for its dims and the
+// roi/scales/sizes operands to rebuild the forward's spec.
+
+template <typename T>
+void resizeGrad(GradContext<T>& ctx, const ResizeSpec<T>& s, const Dims& xd) {
+  T* dx = ctx.gradInputZeros(0, xd);
+  const T* gy = ctx.gout(0);
+  if (numelOf(s.out) == 0 || numelOf(xd) == 0) return;
+  if (!s.linear) return resizeNearest<T, true>(s, xd, gy, dx);
+  const std::vector<int> axes = linearAxes(s, xd);
+  if (axes.empty()) {
+    std::copy(gy, gy + numelOf(xd), dx);
+    return;
+  }
+  std::vector<Dims> seq{xd};  // dims before each pass
+  for (int a : axes) {
+    seq.push_back(seq.back());
+    seq.back()[a] = s.out[a];
+  }
+  const T* src = gy;
+  for (size_t p = axes.size(); p-- > 0;) {
+    T* dst = p == 0 ? dx : ctx.scratch.template alloc<T>(static_cast<size_t>(numelOf(seq[p])));
+    linearPass<T, true>(s, axes[p], seq[p], src, dst);
+    src = dst;
+  }
+}
+
+template <typename T>
+void zeroOperandGrads(GradContext<T>& ctx) {
+  for (size_t i = 1; i < ctx.needGrad.size(); ++i)
+    if (ctx.wants(i) && ctx.has(i)) ctx.gradInputZeros(i, ctx.in(i).dims);
+}
+
+template <typename T>
+void upsampleBackward(GradContext<T>& ctx) {
+  zeroOperandGrads(ctx);
+  if (!ctx.wants(0)) return;
+  const Tensor& X = ctx.in(0);
+  resizeGrad(ctx, upsampleSpec<T>(ctx, X), X.dims);
+}
+
+template <typename T>
+void resizeBackward(GradContext<T>& ctx) {
+  zeroOperandGrads(ctx);
+  if (!ctx.wants(0)) return;
+  const Tensor& X = ctx.in(0);
+  resizeGrad(ctx, resizeSpec<T>(ctx, X), X.dims);
 }
 
 }  // namespace
 
 FIT_REGISTER_OP("Resize", resizeForward);
 FIT_REGISTER_OP("Upsample", upsampleForward);
+FIT_REGISTER_GRAD("Resize", resizeBackward, slot(0) | slot(1) | slot(2) | slot(3), kNoSlots);
+FIT_REGISTER_GRAD("Upsample", upsampleBackward, slot(0) | slot(1), kNoSlots);
 
 }  // namespace fit

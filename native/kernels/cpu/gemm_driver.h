@@ -247,7 +247,8 @@ FIT_GEMM_INLINE void gemmBlocked(const GemmArgs<T>& g, Ukr ukr) {
 }
 
 // Generic register-tile micro-kernel in plain C++ (the compiler vectorizes the j loops for
-// whatever ISA the including function is compiled for). Also used for edge-free double GEMM.
+// whatever ISA the including function is compiled for): the portable paths and the AVX2 DGEMM.
+// Passed to gemmBlocked by address but always inlined there (no out-of-line copy is emitted).
 template <typename T, int MR, int NR>
 FIT_GEMM_INLINE void microKernelGeneric(int64_t kc, const T* __restrict Ap, const T* __restrict Bp,
                                         T* C, int64_t ldc, T alpha, T beta, int m, int n) {

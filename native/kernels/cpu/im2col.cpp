@@ -35,6 +35,9 @@ inline void lineToCol(const T* row, int64_t off, int64_t stride, int64_t lo, int
   std::fill(dst, dst + lo, T(0));
   if (stride == 1) {
     if (hi > lo) std::memcpy(dst + lo, row + lo + off, sizeof(T) * static_cast<size_t>(hi - lo));
+  } else if (stride == 2) {  // a constant stride lets the compiler vectorize (deinterleave)
+    const T* src = row + (lo * 2 + off);
+    for (int64_t o = 0; o < hi - lo; ++o) dst[lo + o] = src[2 * o];
   } else {
     const T* src = row + (lo * stride + off);
     for (int64_t o = lo; o < hi; ++o, src += stride) dst[o] = *src;
@@ -50,6 +53,8 @@ inline void lineFromCol(const T* src, int64_t off, int64_t stride, int64_t lo, i
   T* dst = row + (lo * stride + off);
   if (stride == 1)
     for (int64_t o = lo; o < hi; ++o) dst[o - lo] += src[o];
+  else if (stride == 2)
+    for (int64_t o = 0; o < hi - lo; ++o) dst[2 * o] += src[lo + o];
   else
     for (int64_t o = lo; o < hi; ++o, dst += stride) *dst += src[o];
 }

@@ -159,8 +159,12 @@ void testGemm() {
     int before = gFail;
     for (const GemmCase& c : cases) {
       std::string why;
-      check(runGemmCase<float>(c, why), describe(c, "float", name) + ": " + why);
-      if (isa <= 1) check(runGemmCase<double>(c, why), describe(c, "double", name) + ": " + why);
+      bool ok = runGemmCase<float>(c, why);  // before building the message, which reads `why`
+      check(ok, describe(c, "float", name) + ": " + why);
+      if (isa <= 1) {
+        ok = runGemmCase<double>(c, why);
+        check(ok, describe(c, "double", name) + ": " + why);
+      }
     }
     std::printf("gemm path %-9s: %zu cases x %s, %s\n", name, cases.size(),
                 isa <= 1 ? "float+double" : "float", gFail == before ? "ok" : "FAILED");
@@ -300,18 +304,19 @@ void testIm2col() {
 
 // ---- speed --------------------------------------------------------------------------------------
 
-double gflops(int64_t n, bool tB) {
-  std::vector<float> A(n * n), B(n * n), C(n * n);
+// Best-of-7 wall-clock GFLOP/s of C[M x N] = op(A) * op(B) (beta = 0).
+double gflops(bool tA, bool tB, int64_t M, int64_t N, int64_t K) {
+  std::vector<float> A(M * K), B(K * N), C(M * N);
   fillRandom(A);
   fillRandom(B);
   auto once = [&] {
-    gemm(false, tB, n, n, n, 1.0f, A.data(), n, B.data(), n, 0.0f, C.data(), n);
+    gemm(tA, tB, M, N, K, 1.0f, A.data(), tA ? M : K, B.data(), tB ? K : N, 0.0f, C.data(), N);
   };
   once();
-  const double flop = 2.0 * n * n * n;
+  const double flop = 2.0 * M * N * K;
   const int reps = std::max(1, static_cast<int>(2e8 / flop));
   double best = 1e30;
-  for (int r = 0; r < 5; ++r) {
+  for (int r = 0; r < 7; ++r) {
     auto t0 = std::chrono::steady_clock::now();
     for (int i = 0; i < reps; ++i) once();
     double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -321,14 +326,42 @@ double gflops(int64_t n, bool tB) {
 }
 
 void bench() {
-  std::printf("\nSGEMM GFLOP/s, single thread, C = A * B (A*B^T in brackets):\n");
+  struct Shape {
+    const char* what;
+    bool tA, tB;
+    int64_t M, N, K;
+  };
+  // Shapes the engine produces: conv forward (W * col), weight gradient (dY * col^T), input
+  // gradient (W^T * dY), and Gemm layers on a batch (X * W^T).
+  const Shape shapes[] = {
+      {"conv fwd 64x3136x576 NN", false, false, 64, 3136, 576},
+      {"conv dW 64x576x3136 NT", false, true, 64, 576, 3136},
+      {"conv dX 576x3136x64 TN", true, false, 576, 3136, 64},
+      {"gemm 32x1000x2048 NT", false, true, 32, 1000, 2048},
+      {"gemm 8x1000x2048 NT", false, true, 8, 1000, 2048},
+  };
+  std::printf("\nSGEMM GFLOP/s, single thread, square C = A * B (A * B^T in brackets):\n");
   std::printf("%-10s %16s %16s %16s\n", "path", "256", "512", "1024");
   for (int isa = static_cast<int>(cpu::bestIsa()); isa >= 0; --isa) {
     const Isa prev = cpu::capIsa(static_cast<Isa>(isa));
     std::printf("%-10s", cpu::isaName(static_cast<Isa>(isa)));
-    for (int64_t n : {256, 512, 1024}) std::printf(" %7.1f [%6.1f]", gflops(n, false), gflops(n, true));
+    for (int64_t n : {256, 512, 1024})
+      std::printf(" %7.1f [%6.1f]", gflops(false, false, n, n, n), gflops(false, true, n, n, n));
     std::printf("\n");
     cpu::capIsa(prev);
+  }
+  std::printf("\nSGEMM GFLOP/s on engine-shaped products (M x N x K):\n%-26s", "");
+  for (int isa = static_cast<int>(cpu::bestIsa()); isa >= 0; --isa)
+    std::printf(" %9s", cpu::isaName(static_cast<Isa>(isa)));
+  std::printf("\n");
+  for (const Shape& sh : shapes) {
+    std::printf("%-26s", sh.what);
+    for (int isa = static_cast<int>(cpu::bestIsa()); isa >= 0; --isa) {
+      const Isa prev = cpu::capIsa(static_cast<Isa>(isa));
+      std::printf(" %9.1f", gflops(sh.tA, sh.tB, sh.M, sh.N, sh.K));
+      cpu::capIsa(prev);
+    }
+    std::printf("\n");
   }
 }
 

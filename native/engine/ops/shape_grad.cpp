@@ -1,0 +1,389 @@
+// Gradient rules of the shape and data-movement ops whose forwards are in shape.cpp: Flatten,
+// Reshape, Squeeze, Unsqueeze, Transpose, Concat, Split, Slice, Pad, Expand, Tile.
+//
+// Every rule is the adjoint of its forward copy: views copy dy back under the input's dims;
+// Transpose, Slice, Pad, Split and Concat move dy back through the same strided map (their maps
+// never hit an input element twice, so a scatter is a plain copy into zeros); Expand and Tile sum
+// dy over the broadcast dims. No rule reads forward data, only dims. Where an input's dims follow
+// from dy's dims and the attributes (Transpose, Unsqueeze, Pad) nothing is saved but the small int
+// operands; everywhere else the input is declared saved so backward can read its dims (correctness
+// first: Reshape, Flatten, Squeeze, Concat, Split, Slice, Expand and Tile keep their data input
+// alive until backward). Int operands (shape, axes, starts, pads, split, repeats) get a zero
+// gradient when one is asked for (they are normally int64 constants, which never ask).
+#include <algorithm>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "../op.h"
+#include "util.h"
+
+namespace fit {
+namespace ops {
+namespace {
+
+template <typename T>
+int gradAxis(const GradContext<T>& ctx, int64_t axis, int rank) {
+  if (axis < -rank || axis >= rank)
+    ctx.fail(ErrorCode::InvalidAttribute, "axis " + std::to_string(axis) + " is out of range for a rank-" +
+                                              std::to_string(rank) + " tensor");
+  return static_cast<int>(axis < 0 ? axis + rank : axis);
+}
+
+// Integer operand that is input idx (newer opsets) or attribute attr (older ones).
+template <typename T>
+std::vector<int64_t> intsOperand(const GradContext<T>& ctx, size_t idx, const char* attr) {
+  if (ctx.has(idx)) return ctx.in(idx).toInts();
+  return ctx.node.ints(attr);
+}
+
+// Zero gradients for the operands from index `first` on that ask for one (shape-like operands).
+template <typename T>
+void zeroOperandGrads(GradContext<T>& ctx, size_t first) {
+  for (size_t i = first; i < ctx.needGrad.size(); ++i)
+    if (ctx.wants(i) && ctx.has(i)) ctx.gradInputZeros(i, ctx.in(i).dims);
+}
+
+template <typename T>
+const Tensor& gradOut(const GradContext<T>& ctx) {
+  if (!ctx.gradOutputs.at(0)) ctx.fail(ErrorCode::Internal, "no output gradient");
+  return *ctx.gradOutputs[0];
+}
+
+// dst[i * dstStrides] = src[i * srcStrides] for every index i of dims (mergeable dims collapsed so
+// the inner loop is as long as possible; a memcpy when both sides are contiguous).
+template <typename T>
+void copyStrided(const T* src, const Dims& dims, const Dims& srcStrides, T* dst, const Dims& dstStrides) {
+  Dims d, ss, ds;
+  for (size_t i = 0; i < dims.size(); ++i) {
+    if (dims[i] == 0) return;
+    if (dims[i] == 1) continue;
+    if (!d.empty() && ss.back() == srcStrides[i] * dims[i] && ds.back() == dstStrides[i] * dims[i]) {
+      d.back() *= dims[i];
+      ss.back() = srcStrides[i];
+      ds.back() = dstStrides[i];
+    } else {
+      d.push_back(dims[i]);
+      ss.push_back(srcStrides[i]);
+      ds.push_back(dstStrides[i]);
+    }
+  }
+  if (d.empty()) {
+    *dst = *src;
+    return;
+  }
+  const size_t k = d.size();
+  const int64_t n = d[k - 1], si = ss[k - 1], di = ds[k - 1];
+  Dims idx(k, 0);
+  int64_t so = 0, dof = 0;
+  const int64_t total = numelOf(d);
+  for (int64_t done = 0; done < total; done += n) {
+    const T* sp = src + so;
+    T* dp = dst + dof;
+    if (si == 1 && di == 1) std::memcpy(dp, sp, sizeof(T) * static_cast<size_t>(n));
+    else
+      for (int64_t i = 0; i < n; ++i) dp[i * di] = sp[i * si];
+    for (int64_t j = static_cast<int64_t>(k) - 2; j >= 0; --j) {
+      so += ss[j];
+      dof += ds[j];
+      if (++idx[j] < d[j]) break;
+      so -= ss[j] * d[j];
+      dof -= ds[j] * d[j];
+      idx[j] = 0;
+    }
+  }
+}
+
+// dx = dy under dims (a private copy: gradients must not alias each other).
+template <typename T>
+void copyGrad(GradContext<T>& ctx, const Dims& dims) {
+  const Tensor& gy = gradOut(ctx);
+  if (gy.numel() != numelOf(dims))
+    ctx.fail(ErrorCode::Internal, "output gradient " + dimsToString(gy.dims) + " does not match input dims " +
+                                      dimsToString(dims));
+  T* dx = ctx.gradInput(0, dims);
+  if (gy.numel()) std::memcpy(dx, gy.template data<T>(), sizeof(T) * static_cast<size_t>(gy.numel()));
+}
+
+// ---- views: Flatten, Reshape, Squeeze (read input 0 for its dims) -------------------------------
+
+template <typename T>
+void viewBackward(GradContext<T>& ctx) {
+  if (ctx.wants(0)) copyGrad(ctx, ctx.in(0).dims);
+  zeroOperandGrads(ctx, 1);
+}
+
+// Unsqueeze: the input's dims are dy's without the inserted axes.
+template <typename T>
+void unsqueezeBackward(GradContext<T>& ctx) {
+  zeroOperandGrads(ctx, 1);
+  if (!ctx.wants(0)) return;
+  const Tensor& gy = gradOut(ctx);
+  const int rank = gy.rank();
+  std::vector<char> inserted(rank, 0);
+  for (int64_t a : intsOperand(ctx, 1, "axes")) inserted[gradAxis(ctx, a, rank)] = 1;
+  Dims xd;
+  for (int d = 0; d < rank; ++d)
+    if (!inserted[d]) xd.push_back(gy.dims[d]);
+  copyGrad(ctx, xd);
+}
+
+// Transpose: dx[perm-permuted index] = dy; the input's dims are dy's permuted back.
+template <typename T>
+void transposeBackward(GradContext<T>& ctx) {
+  if (!ctx.wants(0)) return;
+  const Tensor& gy = gradOut(ctx);
+  const int rank = gy.rank();
+  std::vector<int64_t> perm = ctx.node.ints("perm");
+  if (perm.empty())
+    for (int d = rank - 1; d >= 0; --d) perm.push_back(d);
+  if (static_cast<int>(perm.size()) != rank) ctx.fail(ErrorCode::InvalidAttribute, "perm does not match the rank");
+  Dims xd(rank), ds(rank);
+  for (int d = 0; d < rank; ++d) xd[gradAxis(ctx, perm[d], rank)] = gy.dims[d];
+  const Dims xs = stridesOf(xd);
+  for (int d = 0; d < rank; ++d) ds[d] = xs[gradAxis(ctx, perm[d], rank)];
+  T* dx = ctx.gradInput(0, xd);
+  if (gy.numel()) copyStrided(gy.template data<T>(), gy.dims, stridesOf(gy.dims), dx, ds);
+}
+
+// Concat: each input gets its block of dy along the axis. Reads every input for its axis length
+// (one unsaved input, e.g. past the 32 saved slots, is derived from dy's length).
+template <typename T>
+void concatBackward(GradContext<T>& ctx) {
+  const Tensor& gy = gradOut(ctx);
+  const int rank = gy.rank();
+  const int axis = gradAxis(ctx, ctx.node.i("axis", 0), rank);
+  const size_t n = ctx.inputs.size();
+  std::vector<int64_t> len(n, 0);
+  int64_t known = 0;
+  int unknown = -1;
+  for (size_t k = 0; k < n; ++k) {
+    if (ctx.has(k)) {
+      len[k] = ctx.in(k).dims.at(axis);
+      known += len[k];
+    } else if (unknown < 0) {
+      unknown = static_cast<int>(k);
+    } else {
+      ctx.fail(ErrorCode::Internal, "more than one input was not saved for backward");
+    }
+  }
+  if (unknown >= 0) len[unknown] = gy.dims[axis] - known;
+  int64_t outer = 1, inner = 1;
+  for (int d = 0; d < rank; ++d)
+    if (d < axis) outer *= gy.dims[d];
+    else if (d > axis) inner *= gy.dims[d];
+  const int64_t outRow = gy.dims[axis] * inner;
+  const T* g = gy.template data<T>();
+  int64_t col = 0;
+  for (size_t k = 0; k < n; ++k) {
+    const int64_t row = len[k] * inner;
+    if (ctx.wants(k)) {
+      Dims dk = gy.dims;
+      dk[axis] = len[k];
+      T* dx = ctx.gradInput(k, dk);
+      for (int64_t o = 0; o < outer && row > 0; ++o)
+        std::memcpy(dx + o * row, g + o * outRow + col, sizeof(T) * static_cast<size_t>(row));
+    }
+    col += row;
+  }
+}
+
+// Split: dx is the outputs' gradients side by side (zeros for outputs no gradient reaches).
+template <typename T>
+void splitBackward(GradContext<T>& ctx) {
+  zeroOperandGrads(ctx, 1);
+  if (!ctx.wants(0)) return;
+  const Tensor& x = ctx.in(0);
+  const int rank = x.rank();
+  const int axis = gradAxis(ctx, ctx.node.i("axis", 0), rank);
+  const int64_t len = x.dims[axis];
+  const size_t nOut = ctx.gradOutputs.size();
+  std::vector<int64_t> sizes = ctx.opset < 13 ? ctx.node.ints("split")
+                               : ctx.has(1)   ? ctx.in(1).toInts()
+                                              : std::vector<int64_t>();
+  if (sizes.empty()) {  // the forward's rules: num_outputs chunks (opset 18) or an even split
+    if (ctx.node.has("num_outputs")) {
+      const int64_t parts = static_cast<int64_t>(nOut);
+      const int64_t chunk = (len + parts - 1) / parts;
+      for (int64_t p = 0, left = len; p < parts; ++p, left -= chunk)
+        sizes.push_back(std::max<int64_t>(0, std::min(chunk, left)));
+    } else {
+      sizes.assign(nOut, len / static_cast<int64_t>(nOut));
+    }
+  }
+  if (sizes.size() != nOut) ctx.fail(ErrorCode::Internal, "split sizes do not match the outputs");
+  int64_t outer = 1, inner = 1;
+  for (int d = 0; d < rank; ++d)
+    if (d < axis) outer *= x.dims[d];
+    else if (d > axis) inner *= x.dims[d];
+  T* dx = ctx.gradInput(0, x.dims);
+  int64_t col = 0;
+  for (size_t k = 0; k < nOut; ++k) {
+    const int64_t row = sizes[k] * inner;
+    const T* g = ctx.gout(k);
+    for (int64_t o = 0; o < outer && row > 0; ++o) {
+      T* dst = dx + o * len * inner + col;
+      if (g) std::memcpy(dst, g + o * row, sizeof(T) * static_cast<size_t>(row));
+      else std::fill(dst, dst + row, T(0));
+    }
+    col += row;
+  }
+}
+
+// Slice: dy scattered into zeros through the forward's strided view (negative steps included).
+template <typename T>
+void sliceBackward(GradContext<T>& ctx) {
+  zeroOperandGrads(ctx, 1);
+  if (!ctx.wants(0)) return;
+  const Tensor& x = ctx.in(0);
+  const int rank = x.rank();
+  std::vector<int64_t> starts, ends, axes, steps;
+  if (ctx.opset < 10) {
+    starts = ctx.node.ints("starts");
+    ends = ctx.node.ints("ends");
+    axes = ctx.node.ints("axes");
+  } else {
+    starts = ctx.in(1).toInts();
+    ends = ctx.in(2).toInts();
+    if (ctx.has(3)) axes = ctx.in(3).toInts();
+    if (ctx.has(4)) steps = ctx.in(4).toInts();
+  }
+  const size_t m = starts.size();
+  if (axes.empty())
+    for (size_t i = 0; i < m; ++i) axes.push_back(static_cast<int64_t>(i));
+  if (steps.empty()) steps.assign(m, 1);
+  if (ends.size() != m || axes.size() != m || steps.size() != m)
+    ctx.fail(ErrorCode::InvalidAttribute, "starts, ends, axes and steps must have the same length");
+  Dims out = x.dims;
+  Dims ss = stridesOf(x.dims);
+  int64_t offset = 0;
+  for (size_t i = 0; i < m; ++i) {  // the forward's clamping, verbatim
+    const int a = gradAxis(ctx, axes[i], rank);
+    const int64_t dim = x.dims[a], step = steps[i];
+    if (step == 0) ctx.fail(ErrorCode::InvalidAttribute, "steps must not be 0");
+    int64_t s = starts[i], e = ends[i];
+    if (s < 0) s += dim;
+    if (e < 0) e += dim;
+    int64_t n;
+    if (step > 0) {
+      s = std::min(std::max<int64_t>(s, 0), dim);
+      e = std::min(std::max<int64_t>(e, 0), dim);
+      n = e > s ? (e - s + step - 1) / step : 0;
+    } else {
+      s = std::min(std::max<int64_t>(s, 0), dim - 1);
+      e = std::min(std::max<int64_t>(e, -1), dim - 1);
+      n = s > e ? (s - e + (-step) - 1) / (-step) : 0;
+    }
+    out[a] = n;
+    if (n > 0) offset += s * ss[a];
+    ss[a] *= step;
+  }
+  T* dx = ctx.gradInputZeros(0, x.dims);
+  const Tensor& gy = gradOut(ctx);
+  if (gy.dims != out) ctx.fail(ErrorCode::Internal, "output gradient dims do not match the slice");
+  if (numelOf(out) > 0) copyStrided(gy.template data<T>(), out, stridesOf(out), dx + offset, ss);
+}
+
+// Pad (constant): dx is dy's interior (zeros where negative pads cropped the input); the constant
+// value, when it is a float operand that asks, gets the sum of dy over the padding.
+template <typename T>
+void padBackward(GradContext<T>& ctx) {
+  const Tensor& gy = gradOut(ctx);
+  const int rank = gy.rank();
+  std::vector<int64_t> pads, axes;
+  if (ctx.opset < 11) {
+    pads = ctx.node.has("pads") ? ctx.node.ints("pads") : ctx.node.ints("paddings");
+  } else {
+    pads = ctx.in(1).toInts();
+    if (ctx.has(3)) axes = ctx.in(3).toInts();
+  }
+  if (axes.empty())
+    for (int d = 0; d < rank; ++d) axes.push_back(d);
+  const size_t k = axes.size();
+  if (pads.size() != 2 * k) ctx.fail(ErrorCode::InvalidAttribute, "pads do not match the axes");
+  Dims begin(rank, 0), end(rank, 0), xd(rank), region(rank);
+  for (size_t i = 0; i < k; ++i) {
+    const int a = gradAxis(ctx, axes[i], rank);
+    begin[a] = pads[i];
+    end[a] = pads[i + k];
+  }
+  for (int d = 0; d < rank; ++d) {
+    xd[d] = gy.dims[d] - begin[d] - end[d];
+    region[d] = std::max<int64_t>(0, xd[d] + std::min<int64_t>(begin[d], 0) + std::min<int64_t>(end[d], 0));
+  }
+  const Dims xs = stridesOf(xd), os = stridesOf(gy.dims);
+  int64_t srcOff = 0, dstOff = 0;  // the forward's offsets: into x and into y
+  for (int d = 0; d < rank; ++d) {
+    srcOff += std::max<int64_t>(0, -begin[d]) * xs[d];
+    dstOff += std::max<int64_t>(0, begin[d]) * os[d];
+  }
+  const bool wantValue = ctx.opset >= 11 && ctx.wants(2) && ctx.has(2);
+  if (ctx.wants(0) || wantValue) {
+    const int64_t nx = numelOf(xd);
+    T* dx = ctx.wants(0) ? ctx.gradInput(0, xd) : ctx.scratch.template alloc<T>(static_cast<size_t>(std::max<int64_t>(nx, 1)));
+    if (numelOf(region) < nx) std::fill(dx, dx + nx, T(0));
+    const T* g = gy.template data<T>();
+    if (numelOf(region) > 0) copyStrided(g + dstOff, region, os, dx + srcOff, xs);
+    if (wantValue) {
+      const Tensor& v = ctx.in(2);
+      T* dv = ctx.gradInputZeros(2, v.dims);
+      if (v.numel() > 0) {
+        double total = 0, inner = 0;
+        for (int64_t i = 0; i < gy.numel(); ++i) total += g[i];
+        for (int64_t i = 0; i < nx; ++i) inner += dx[i];
+        dv[0] = static_cast<T>(total - inner);
+      }
+    }
+  }
+  for (size_t i : {size_t(1), size_t(3)})  // pads, axes
+    if (ctx.wants(i) && ctx.has(i)) ctx.gradInputZeros(i, ctx.in(i).dims);
+}
+
+// Expand: dy summed over the broadcast dims. Reads input 0 for its dims.
+template <typename T>
+void expandBackward(GradContext<T>& ctx) {
+  zeroOperandGrads(ctx, 1);
+  if (!ctx.wants(0)) return;
+  const Tensor& gy = gradOut(ctx);
+  const Dims xd = ctx.in(0).dims;
+  sumToShape(gy.template data<T>(), gy.dims, ctx.gradInput(0, xd), xd);
+}
+
+// Tile: dy viewed as [r_0, d_0, r_1, d_1, ...] summed to [1, d_0, 1, d_1, ...]. Reads input 0 for
+// its dims (a zero repeat makes them underivable from dy).
+template <typename T>
+void tileBackward(GradContext<T>& ctx) {
+  zeroOperandGrads(ctx, 1);
+  if (!ctx.wants(0)) return;
+  const Tensor& gy = gradOut(ctx);
+  const Dims xd = ctx.in(0).dims;
+  const std::vector<int64_t> reps = ctx.in(1).toInts();
+  if (reps.size() != xd.size()) ctx.fail(ErrorCode::Internal, "repeats do not match the input rank");
+  Dims big, small;
+  for (size_t d = 0; d < xd.size(); ++d) {
+    big.push_back(reps[d]);
+    big.push_back(xd[d]);
+    small.push_back(1);
+    small.push_back(xd[d]);
+  }
+  T* dx = ctx.gradInput(0, xd);
+  sumToShape(gy.template data<T>(), big, dx, small);
+}
+
+}  // namespace
+}  // namespace ops
+}  // namespace fit
+
+using namespace fit::ops;
+
+FIT_REGISTER_GRAD("Flatten", viewBackward, slot(0), kNoSlots);
+FIT_REGISTER_GRAD("Reshape", viewBackward, slot(0) | slot(1), kNoSlots);
+FIT_REGISTER_GRAD("Squeeze", viewBackward, slot(0) | slot(1), kNoSlots);
+FIT_REGISTER_GRAD("Unsqueeze", unsqueezeBackward, slot(1), kNoSlots);
+FIT_REGISTER_GRAD("Transpose", transposeBackward, kNoSlots, kNoSlots);
+FIT_REGISTER_GRAD("Concat", concatBackward, kAllSlots, kNoSlots);
+FIT_REGISTER_GRAD("Split", splitBackward, slot(0) | slot(1), kNoSlots);
+FIT_REGISTER_GRAD("Slice", sliceBackward, slot(0) | slot(1) | slot(2) | slot(3) | slot(4), kNoSlots);
+FIT_REGISTER_GRAD("Pad", padBackward, slot(1) | slot(2) | slot(3), kNoSlots);
+FIT_REGISTER_GRAD("Expand", expandBackward, slot(0) | slot(1), kNoSlots);
+FIT_REGISTER_GRAD("Tile", tileBackward, slot(0) | slot(1), kNoSlots);
