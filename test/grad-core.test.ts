@@ -123,3 +123,63 @@ t.test('sampled targets follow the model distribution and are seeded', async (t)
   t.ok(Math.abs(p[0]! - 0.2) < 0.03 && Math.abs(p[1]! - 0.5) < 0.03 && Math.abs(p[2]! - 0.3) < 0.03, `label frequencies ${p.map((v) => v.toFixed(3))}`);
   m.dispose();
 });
+
+t.test("a layer's activation gradient is its own copy: the part flowing back through that layer only", async (t) => {
+  // x feeds two MatMul layers whose outputs are added: dL/dx = d1 W1^T + d2 W2^T, but layer 1's
+  // own copy is d1 W1^T alone.
+  const r = rng(9);
+  const w1 = Float64Array.from({ length: 12 }, () => r() - 0.5);
+  const w2 = Float64Array.from({ length: 12 }, () => r() - 0.5);
+  const g: Graph = {
+    opset: 17,
+    nodes: [
+      { op: 'MatMul', name: 'layer1', domain: '', inputs: ['x', 'w1'], outputs: ['a'], attrs: {} },
+      { op: 'MatMul', name: 'layer2', domain: '', inputs: ['x', 'w2'], outputs: ['b'], attrs: {} },
+      { op: 'Add', name: 'sum', domain: '', inputs: ['a', 'b'], outputs: ['y'], attrs: {} },
+    ],
+    initializers: new Map([
+      ['w1', { dims: [4, 3], type: 'float64', data: w1 }],
+      ['w2', { dims: [4, 3], type: 'float64', data: w2 }],
+    ]),
+    inputs: [{ name: 'x', elemType: 'float32', dims: [2, 4] }],
+    outputs: [{ name: 'y', elemType: 'float32', dims: [] }],
+    shapes: new Map([['x', [2, 4]]]),
+  };
+  const m = new EngineModel(g);
+  const x = Float64Array.from({ length: 8 }, () => r() - 0.5);
+  const c = Float64Array.from({ length: 6 }, () => r() - 0.5);
+  const res = m.gradients({ x: { dims: [2, 4], data: x } }, {
+    precision: 'float64',
+    seeds: { y: { dims: [2, 3], data: c } },
+    want: ['x'],
+    layers: [
+      { node: 'layer1', dataInput: 0, weightInput: 1 },
+      { node: 'layer2', dataInput: 0, weightInput: 1 },
+    ],
+    perSampleSquares: true,
+  });
+  const own1 = res.layerInputGrads.layer1!.data as Float64Array;
+  const own2 = res.layerInputGrads.layer2!.data as Float64Array;
+  const total = res.grads.x!.data as Float64Array;
+  for (let i = 0; i < 2; i++)
+    for (let k = 0; k < 4; k++) {
+      let e1 = 0;
+      let e2 = 0;
+      for (let j = 0; j < 3; j++) {
+        e1 += c[i * 3 + j]! * w1[k * 3 + j]!;
+        e2 += c[i * 3 + j]! * w2[k * 3 + j]!;
+      }
+      t.ok(Math.abs(own1[i * 4 + k]! - e1) < 1e-12, `layer1 own copy [${i},${k}]`);
+      t.ok(Math.abs(own2[i * 4 + k]! - e2) < 1e-12, `layer2 own copy [${i},${k}]`);
+      t.ok(Math.abs(total[i * 4 + k]! - e1 - e2) < 1e-12, `total [${i},${k}] is the sum`);
+    }
+  // per-sample squares of W1: sum_i (x_i^T c_i)^2
+  const sq = res.sqWeightGrads.layer1!.data as Float64Array;
+  for (let k = 0; k < 4; k++)
+    for (let j = 0; j < 3; j++) {
+      let want = 0;
+      for (let i = 0; i < 2; i++) want += (x[i * 4 + k]! * c[i * 3 + j]!) ** 2;
+      t.ok(Math.abs(sq[k * 3 + j]! - want) < 1e-12, `sq grad W1[${k},${j}]`);
+    }
+  m.dispose();
+});

@@ -74,8 +74,11 @@ for (const c of cases) {
       const g = res.grads[w]!.data as Float64Array;
       let ok = true;
       const lines: string[] = [];
+      let top = 0;
+      for (let j = 1; j < g.length; j++) if (Math.abs(g[j]!) > Math.abs(g[top]!)) top = j;
+      t.ok(g[top] !== 0, `${w} has a non-zero gradient`);
       for (let k = 0; k < 3; k++) {
-        const i = Math.floor(r() * data.length);
+        const i = k === 0 ? top : Math.floor(r() * data.length);
         const orig = data[i]!;
         const h = 1e-6 * Math.max(1, Math.abs(orig));
         data[i] = orig + h;
@@ -104,8 +107,11 @@ for (const c of cases) {
       plain.dispose();
       let ok = true;
       const lines: string[] = [];
+      let top = 0;
+      for (let j = 1; j < gp.length; j++) if (Math.abs(gp[j]!) > Math.abs(gp[top]!)) top = j;
+      t.ok(gp[top] !== 0, `${a} has a non-zero gradient`);
       for (let k = 0; k < 3; k++) {
-        const i = Math.floor(r() * delta.length);
+        const i = k === 0 ? top : Math.floor(r() * delta.length);
         const h = 1e-6;
         delta[i] = h;
         const lp = lossOf(injected, f);

@@ -94,7 +94,8 @@ Napi::Object tensorToJs(Napi::Env env, const Tensor& t) {
   o.Set("type", Napi::String::New(env, fit::dtypeName(t.dtype)));
   size_t n = static_cast<size_t>(t.numel());
   Napi::ArrayBuffer buf = Napi::ArrayBuffer::New(env, t.bytes());
-  if (t.bytes()) std::memcpy(buf.Data(), t.ptr, t.bytes());
+  if (t.bytes() && t.ptr) std::memcpy(buf.Data(), t.ptr, t.bytes());
+  else if (t.bytes()) std::memset(buf.Data(), 0, t.bytes());
   if (t.dtype == DType::F32)
     o.Set("data", Napi::Float32Array::New(env, n, buf, 0));
   else if (t.dtype == DType::F64)

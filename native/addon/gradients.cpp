@@ -28,6 +28,7 @@ struct GradJob {
 };
 
 struct GradOut {
+  bool perSampleSquares = false;
   std::vector<Tensor> outputs;
   std::vector<double> loss;
   Tensor targets;
@@ -49,7 +50,9 @@ Tensor toCompute(const Tensor& t) {
 template <typename T>
 GradOut runWith(fit::Executor<T>& ex, GradJob& job, const std::atomic<bool>* abort) {
   GradOut out;
+  out.perSampleSquares = job.req.perSampleSquares;
   ex.setKeepValues(true);
+  ex.pin(job.hasLoss ? std::vector<int>{job.lossValue} : std::vector<int>{});
   ex.forward(job.inputs, abort);
   out.outputs = ex.outputs();
   fit::BackwardRequest req = job.req;
@@ -169,7 +172,7 @@ Napi::Object outToJs(Napi::Env env, const GradOut& o) {
   if (o.targets.ptr) r.Set("targets", tensorToJs(env, o.targets));
   r.Set("grads", tensorsToJs(env, o.res.grads));
   r.Set("layerInputGrads", tensorsToJs(env, o.res.layerInputGrads));
-  r.Set("sqWeightGrads", tensorsToJs(env, o.res.sqWeightGrads));
+  r.Set("sqWeightGrads", o.perSampleSquares ? tensorsToJs(env, o.res.sqWeightGrads) : Napi::Array::New(env));
   return r;
 }
 

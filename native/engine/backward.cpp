@@ -100,6 +100,8 @@ BackwardResult Executor<T>::backward(const BackwardRequest& req, const std::atom
       GradContext<T> ctx(n, g.opset, gin, scratch_);
       for (int id : n.inputs) ctx.inputs.push_back(id >= 0 && values_[id].ptr ? &values_[id] : nullptr);
       for (int id : n.inputs) ctx.needGrad.push_back(id >= 0 && dep[id] ? 1 : 0);
+      for (int id : n.inputs) ctx.inputDims.push_back(id >= 0 ? valueDims_[id] : Dims{});
+      for (int id : n.outputs) ctx.outputDims.push_back(id >= 0 ? valueDims_[id] : Dims{});
       for (int id : n.outputs) ctx.outputs.push_back(id >= 0 && values_[id].ptr ? &values_[id] : nullptr);
       for (int id : n.outputs) ctx.gradOutputs.push_back(id >= 0 && grads[id].ptr ? &grads[id] : nullptr);
       for (size_t i = 0; i < n.inputs.size(); ++i)
@@ -124,7 +126,7 @@ BackwardResult Executor<T>::backward(const BackwardRequest& req, const std::atom
                                                      " has dims " + dimsToString(gi.dims) + " but the input has " +
                                                      dimsToString(valueDims_[id]));
         if (layer >= 0 && static_cast<int>(i) == req.layers[layer].dataInput)
-          res.layerInputGrads[layer] = grads[id].ptr ? cloneTensor(gi) : gi;
+          res.layerInputGrads[layer] = cloneTensor(gi);  // later consumers add into grads[id]
         if (grads[id].ptr) addInto<T>(grads[id], gi);
         else grads[id] = std::move(gi);
       }

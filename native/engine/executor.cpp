@@ -127,13 +127,20 @@ void Executor<T>::forward(const std::vector<Tensor>& inputs, const std::atomic<b
     // Free values whose last forward use this was, unless backward will read them.
     for (int id : n.inputs)
       if (id >= 0 && lastUse_[id] == static_cast<int>(k) && !isOutput_[id] && !g.values[id].isConst &&
-          !(keepValues_ && savedForBackward_[id]))
+          !(keepValues_ && savedForBackward_[id]) && !(pinned_.size() && pinned_[id]))
         values_[id] = Tensor{};
   }
   if (profiling()) {
     for (const auto& [op, ms] : prof) std::fprintf(stderr, "  %-20s %8.3f ms\n", op.c_str(), ms);
     std::fprintf(stderr, "\n");
   }
+}
+
+template <typename T>
+void Executor<T>::pin(const std::vector<int>& ids) {
+  pinned_.assign(graph_->values.size(), 0);
+  for (int id : ids)
+    if (id >= 0 && static_cast<size_t>(id) < pinned_.size()) pinned_[id] = 1;
 }
 
 template <typename T>

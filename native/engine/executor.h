@@ -49,6 +49,8 @@ class Executor {
   // true (default): keep what backward needs after forward; false: free every value after its
   // last use (plain inference).
   void setKeepValues(bool keep) { keepValues_ = keep; }
+  // Values kept after the next forward runs whatever backward needs (e.g. the loss head's input).
+  void pin(const std::vector<int>& ids);
 
   // Reverse-mode pass over the last forward run (which must have kept values). Frees forward values
   // and gradients as soon as backward no longer needs them.
@@ -71,6 +73,7 @@ class Executor {
   std::vector<int> lastUse_;     // index of the last node that reads each value (-1: none)
   std::vector<char> isOutput_;
   std::vector<char> savedForBackward_;  // a gradient rule reads this value
+  std::vector<char> pinned_;            // kept after forward regardless (see pin)
   std::vector<int> firstUse_;           // index of the first node that reads or produces each value
   bool keepValues_ = true;
   Arena scratch_;

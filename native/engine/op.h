@@ -56,12 +56,15 @@ struct GradContext {
   std::vector<const Tensor*> inputs;       // forward inputs (nullptr if absent or not saved)
   std::vector<const Tensor*> outputs;      // forward outputs (nullptr if not saved)
   std::vector<const Tensor*> gradOutputs;  // dL/d output; nullptr means zero (no gradient flows)
+  std::vector<Dims> inputDims;             // dims of every forward input, even when its data was freed
+  std::vector<Dims> outputDims;            // dims of every forward output
   std::vector<char> needGrad;              // which inputs want a gradient
   std::vector<Tensor>& gradInputs;         // the rule sets gradInputs[i] (dims of input i) for each needGrad[i]
   Arena& scratch;
   // Per-sample squared weight gradient (Gemm, MatMul, Conv, ConvTranspose): when sqWeightGrad is
   // set, the rule also ADDS sum_i (d l_i / d W)^2 (elementwise, dims of input weightInput) into it,
-  // sample i being index i of axis 0 of the data input, without a batch-1 loop.
+  // sample i being row i of the layer's output (axis 0: the batch; for Gemm with transA=1 that is
+  // column i of A), without a batch-1 loop.
   int weightInput = -1;
   Tensor* sqWeightGrad = nullptr;
 
@@ -83,6 +86,9 @@ struct GradContext {
     return i < gradOutputs.size() && gradOutputs[i] ? gradOutputs[i]->template data<T>() : nullptr;
   }
   bool wants(size_t i) const { return i < needGrad.size() && needGrad[i]; }
+  // Dims of forward input/output i: available without saving the tensor.
+  const Dims& inDims(size_t i) const { return inputDims.at(i); }
+  const Dims& outDims(size_t i) const { return outputDims.at(i); }
   // Allocates gradInputs[i] with dims (contents undefined) and returns its data.
   T* gradInput(size_t i, const Dims& dims) {
     gradInputs.at(i) = Tensor::make(DTypeOf<T>::value, dims);

@@ -1,6 +1,8 @@
 // Normalizations: BatchNormalization (inference form), LayerNormalization (opset 17, with the
 // optional Mean / InvStdDev outputs) and InstanceNormalization. Statistics are accumulated in
-// double with two passes (mean, then centred sum of squares).
+// double with two passes (mean, then centred sum of squares). Gradient rules (end of file) for
+// every float input, including BatchNormalization's mean and var and LayerNormalization's
+// Mean / InvStdDev outputs; they recompute the statistics from the saved X.
 #include <algorithm>
 #include <cmath>
 #include <string>

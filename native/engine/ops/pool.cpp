@@ -1,7 +1,9 @@
 // Pooling: MaxPool, AveragePool (1-D/2-D/3-D, pads, strides, dilations, ceil_mode, auto_pad,
 // count_include_pad), GlobalAveragePool, GlobalMaxPool. Every pooling is run as a 3-D pooling
 // (missing leading spatial dims get size 1) as separable passes along each spatial axis, with
-// per-dim window tables computed once per op so the loops have no bounds checks.
+// per-dim window tables computed once per op so the loops have no bounds checks. Gradient rules
+// (end of file): MaxPool/GlobalMaxPool route dy to the argmax (first on ties), the average pools
+// run the adjoint passes.
 #include <algorithm>
 #include <limits>
 #include <string>

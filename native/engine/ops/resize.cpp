@@ -2,7 +2,8 @@
 // keep_aspect_ratio_policy) and Upsample (opset 7-8: scales attribute; opset 9: scales input).
 // Modes: nearest (every coordinate_transformation_mode and nearest_mode) and N-linear, done as
 // separable 1-D passes over the resized axes. Coordinates follow onnxruntime: Upsample and
-// Resize-10 use asymmetric coordinates with onnxruntime's "simple" nearest rounding.
+// Resize-10 use asymmetric coordinates with onnxruntime's "simple" nearest rounding. Gradient
+// rules (end of file): the adjoints of the same passes, for X only.
 #include <algorithm>
 #include <cmath>
 #include <cstring>

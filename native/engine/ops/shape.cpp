@@ -1,6 +1,7 @@
 // Shape and data-movement ops: Flatten, Reshape, Squeeze, Unsqueeze (views sharing the input's
 // storage), Transpose, Concat, Split, Slice, Pad (constant mode), Expand, Tile.
 // Shape operands (shape, axes, starts, pads, split, repeats) are constant int64 tensors.
+// Gradient rules: shape_grad.cpp (this file would pass ~500 lines with them).
 //
 // The copying ops are all one strided copy (copyStrided): output dims plus source and destination
 // strides, with mergeable dims collapsed so the innermost loop is as long as possible and becomes a
