@@ -180,10 +180,56 @@ std::vector<int> poolAxes(const PoolGeom& g) {
   return axes;
 }
 
+// 2-D max pooling without dilation, directly (the common CNN case: the separable passes cost
+// several bookkeeping loads per output, more than the few compares of a 2x2 or 3x3 window).
+template <typename T>
+void maxPool2d(const T* x, T* y, int64_t planes, const PoolDim& ph, const PoolDim& pw) {
+  const T lowest = std::numeric_limits<T>::lowest();
+  // Outputs [a, b) along W have every tap inside the row.
+  int64_t a = 0, b = pw.out;
+  while (a < pw.out && (pw.kLo[a] != 0 || pw.kHi[a] != pw.kernel)) ++a;
+  while (b > a && (pw.kLo[b - 1] != 0 || pw.kHi[b - 1] != pw.kernel)) --b;
+  const int64_t kw = pw.kernel, sw = pw.stride;
+  for (int64_t p = 0; p < planes; ++p) {
+    const T* xp = x + p * ph.in * pw.in;
+    T* yp = y + p * ph.out * pw.out;
+    for (int64_t oh = 0; oh < ph.out; ++oh) {
+      T* yr = yp + oh * pw.out;
+      std::fill(yr, yr + pw.out, lowest);
+      for (int64_t kh = ph.kLo[oh]; kh < ph.kHi[oh]; ++kh) {
+        const T* xr = xp + (ph.start[oh] + kh) * pw.in;
+        for (int64_t ow = 0; ow < a; ++ow)
+          for (int64_t k = pw.kLo[ow]; k < pw.kHi[ow]; ++k) yr[ow] = std::max(yr[ow], xr[pw.start[ow] + k]);
+        if (kw == 2) {
+          for (int64_t ow = a; ow < b; ++ow) {
+            const T* xs = xr + (ow * sw - pw.padBegin);
+            yr[ow] = std::max(yr[ow], std::max(xs[0], xs[1]));
+          }
+        } else {
+          for (int64_t ow = a; ow < b; ++ow) {
+            const T* xs = xr + (ow * sw - pw.padBegin);
+            T m = yr[ow];
+            for (int64_t k = 0; k < kw; ++k) m = std::max(m, xs[k]);
+            yr[ow] = m;
+          }
+        }
+        for (int64_t ow = b; ow < pw.out; ++ow)
+          for (int64_t k = pw.kLo[ow]; k < pw.kHi[ow]; ++k) yr[ow] = std::max(yr[ow], xr[pw.start[ow] + k]);
+      }
+    }
+  }
+}
+
 // Runs the passes W, H, D (skipping identity axes) through scratch buffers into y.
 template <typename T, bool IsMax>
 void runPool(OpContext<T>& ctx, const Tensor& X, const PoolGeom& g, bool includePad, T* y) {
   const int64_t planes = X.dims[0] * X.dims[1];
+  const PoolDim& pd = g.d[0];
+  if (IsMax && pd.kernel == 1 && pd.stride == 1 && pd.padBegin == 0 && pd.padEnd == 0 && pd.out == pd.in &&
+      g.d[1].dilation == 1 && g.d[2].dilation == 1) {
+    maxPool2d(X.template data<T>(), y, planes * pd.in, g.d[1], g.d[2]);
+    return;
+  }
   Dims cur{planes, g.d[0].in, g.d[1].in, g.d[2].in};
   const std::vector<int> axes = poolAxes(g);
   const T* src = X.template data<T>();
