@@ -1,7 +1,11 @@
 // Reverse-mode backward over the last forward run of an Executor: each node's registered gradient
 // rule maps output gradients to input gradients; gradients that fan in are summed; forward values
 // and gradients are freed as soon as the reverse walk has passed their last use.
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <map>
 #include <string>
 
 #include "executor.h"
@@ -80,7 +84,10 @@ BackwardResult Executor<T>::backward(const BackwardRequest& req, const std::atom
   res.layerInputGrads.resize(req.layers.size());
   res.sqWeightGrads.resize(req.layers.size());
   std::vector<Tensor> gin;
+  static const bool profiling = std::getenv("FIT_PROFILE") != nullptr;
+  std::map<std::string, double> prof;
   for (int k = static_cast<int>(g.nodes.size()) - 1; k >= 0; --k) {
+    const auto t0 = profiling ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
     if (abort && abort->load(std::memory_order_relaxed))
       throw EngineError(ErrorCode::Aborted, "the run was aborted");
     const Node& n = g.nodes[k];
@@ -135,6 +142,8 @@ BackwardResult Executor<T>::backward(const BackwardRequest& req, const std::atom
       const int a = n.inputs[req.layers[layer].dataInput];
       res.layerInputGrads[layer] = Tensor::zeros(DTypeOf<T>::value, valueDims_[a]);
     }
+    if (profiling)
+      prof[n.op + " (bwd)"] += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     // Output gradients are consumed; forward values whose first use is this node are done.
     for (int id : n.outputs)
       if (id >= 0 && !wanted[id]) grads[id] = Tensor{};
@@ -156,6 +165,10 @@ BackwardResult Executor<T>::backward(const BackwardRequest& req, const std::atom
         res.sqWeightGrads[l] = Tensor::zeros(DTypeOf<T>::value, valueDims_[w]);
       }
   values_.clear();
+  if (profiling) {
+    for (const auto& [op, ms] : prof) std::fprintf(stderr, "  %-26s %8.3f ms\n", op.c_str(), ms);
+    std::fprintf(stderr, "\n");
+  }
   return res;
 }
 

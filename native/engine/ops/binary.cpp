@@ -255,14 +255,14 @@ void minForward(OpContext<T>& ctx) {
 
 
 // ---- gradient rules ------------------------------------------------------------------------------
-// Every rule reads its inputs' dims from the saved inputs (GradContext carries no dims of its own),
-// so even Add, Sub, Sum and Mean save their inputs. A broadcast operand's gradient is the output
-// gradient summed down to its dims (sumToShape).
+// Input dims come from ctx.inDims (known even when the input's data was freed), so Add, Sub, Sum
+// and Mean save nothing; the other rules save only the operands whose values they read. A
+// broadcast operand's gradient is the output gradient summed down to its dims (sumToShape).
 
 template <typename T>
 void zeroWanted(GradContext<T>& ctx) {
   for (size_t k = 0; k < ctx.needGrad.size(); ++k)
-    if (ctx.wants(k)) ctx.gradInputZeros(k, ctx.in(k).dims);
+    if (ctx.wants(k)) ctx.gradInputZeros(k, ctx.inDims(k));
 }
 
 // Gradient of input k: dy * f(a, b) over the output dims od (a, b broadcast to od), summed down to
@@ -270,7 +270,7 @@ void zeroWanted(GradContext<T>& ctx) {
 template <typename T, typename F>
 void binaryGrad(GradContext<T>& ctx, size_t k, const T* dy, const Dims& od, const T* a,
                 const Dims& ad, const T* b, const Dims& bd, F f) {
-  const Dims kd = ctx.in(k).dims;
+  const Dims kd = ctx.inDims(k);
   const int64_t n = numelOf(od);
   T* g = ctx.gradInput(k, kd);
   T* t = numelOf(kd) == n ? g : ctx.scratch.template alloc<T>(static_cast<size_t>(n > 0 ? n : 1));
@@ -282,7 +282,7 @@ void binaryGrad(GradContext<T>& ctx, size_t k, const T* dy, const Dims& od, cons
 // Gradient of input k: scale * dy summed down to input k's dims.
 template <typename T>
 void passGrad(GradContext<T>& ctx, size_t k, const T* dy, const Dims& od, T scale) {
-  const Dims& kd = ctx.in(k).dims;
+  const Dims& kd = ctx.inDims(k);
   T* g = ctx.gradInput(k, kd);
   sumToShape(dy, od, g, kd);
   if (scale != T(1)) {
@@ -444,11 +444,11 @@ void meanBackward(GradContext<T>& ctx) {
 using namespace fit::ops;
 
 // Saved masks: FIT_REGISTER_GRAD(type, rule, forward inputs read, forward outputs read). Add, Sub,
-// Sum and Mean read their inputs only for the dims.
+// Sum and Mean need only their inputs' dims (ctx.inDims), so they keep nothing alive.
 FIT_REGISTER_OP("Add", addForward);
-FIT_REGISTER_GRAD("Add", addBackward, slot(0) | slot(1), kNoSlots);
+FIT_REGISTER_GRAD("Add", addBackward, kNoSlots, kNoSlots);
 FIT_REGISTER_OP("Sub", subForward);
-FIT_REGISTER_GRAD("Sub", subBackward, slot(0) | slot(1), kNoSlots);
+FIT_REGISTER_GRAD("Sub", subBackward, kNoSlots, kNoSlots);
 FIT_REGISTER_OP("Mul", mulForward);
 FIT_REGISTER_GRAD("Mul", mulBackward, slot(0) | slot(1), kNoSlots);
 FIT_REGISTER_OP("Div", divForward);
@@ -458,9 +458,9 @@ FIT_REGISTER_GRAD("Pow", powBackward, slot(0) | slot(1), kNoSlots);
 FIT_REGISTER_OP("PRelu", preluForward);
 FIT_REGISTER_GRAD("PRelu", preluBackward, slot(0) | slot(1), kNoSlots);
 FIT_REGISTER_OP("Sum", sumForward);
-FIT_REGISTER_GRAD("Sum", sumBackward, kAllSlots, kNoSlots);
+FIT_REGISTER_GRAD("Sum", sumBackward, kNoSlots, kNoSlots);
 FIT_REGISTER_OP("Mean", meanForward);
-FIT_REGISTER_GRAD("Mean", meanBackward, kAllSlots, kNoSlots);
+FIT_REGISTER_GRAD("Mean", meanBackward, kNoSlots, kNoSlots);
 FIT_REGISTER_OP("Max", maxForward);
 FIT_REGISTER_GRAD("Max", maxMinBackward, kAllSlots, slot(0));
 FIT_REGISTER_OP("Min", minForward);

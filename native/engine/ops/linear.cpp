@@ -177,7 +177,8 @@ T* sqTarget(GradContext<T>& ctx, int maxInput) {
   return ctx.sqWeightGrad->template data<T>();
 }
 
-// Gemm: reads A, B (each for the other's gradient and for the squares) and C (for its dims).
+// Gemm: reads A, B (each for the other's gradient and for the squares); C only for its dims
+// (ctx.inDims), so C is not saved.
 //   d op(A) = alpha dY op(B)^T,  d op(B) = alpha op(A)^T dY,  dC = beta * sumToShape(dY).
 // Per-sample squares of B: sum_i (alpha a_i^T delta_i)^2 = alpha^2 (op(A)^2)^T (dY^2), one gemm on
 // squared operands; of A: sample i owns row i of op(A), so they are dA^2.
@@ -213,14 +214,14 @@ void gemmBackward(GradContext<T>& ctx) {
   T* da = ctx.wants(0) ? ctx.gradInput(0, A.dims) : nullptr;
   T* db = ctx.wants(1) ? ctx.gradInput(1, B.dims) : nullptr;
   if (ctx.wants(2)) {
-    const Tensor& C = ctx.in(2);
-    T* dc = ctx.gradInput(2, C.dims);
+    const Dims& cd = ctx.inDims(2);
+    const int64_t nc = numelOf(cd);
+    T* dc = ctx.gradInput(2, cd);
     if (dy && beta != T(0)) {
-      ops::sumToShape(dy, Dims{M, N}, dc, C.dims);
-      const int64_t nc = C.numel();
+      ops::sumToShape(dy, Dims{M, N}, dc, cd);
       for (int64_t i = 0; i < nc; ++i) dc[i] *= beta;
     } else {
-      std::fill(dc, dc + C.numel(), T(0));
+      std::fill(dc, dc + nc, T(0));
     }
   }
   if (!dy) {
@@ -361,7 +362,7 @@ void matmulBackward(GradContext<T>& ctx) {
 }  // namespace
 
 FIT_REGISTER_OP("Gemm", gemmForward);
-FIT_REGISTER_GRAD("Gemm", gemmBackward, slot(0) | slot(1) | slot(2), kNoSlots);
+FIT_REGISTER_GRAD("Gemm", gemmBackward, slot(0) | slot(1), kNoSlots);
 FIT_REGISTER_OP("MatMul", matmulForward);
 FIT_REGISTER_GRAD("MatMul", matmulBackward, slot(0) | slot(1), kNoSlots);
 

@@ -49,17 +49,19 @@ struct PoolGeom {
 
 // Reads the pooling attributes and computes output sizes (onnxruntime's rules: SAME_* pads are
 // computed without dilation, ceil_mode drops a last window that would start in the end padding).
-// Shared by the forward (OpContext) and gradient (GradContext) rules.
+// Shared by the forward (OpContext) and gradient (GradContext) rules; takes X's dims only, so the
+// gradient rules need not keep X (they pass ctx.inDims(0)).
 template <typename Ctx>
-PoolGeom readPoolGeom(const Ctx& ctx, const Tensor& X, bool allowDilations) {
-  if (!(X.rank() >= 3 && X.rank() <= 5))
-    ctx.fail(ErrorCode::ShapeMismatch, "expected X of rank 3, 4 or 5 ([N, C, spatial...]) but got dims " + str(X.dims));
-  const int nd = X.rank() - 2;
+PoolGeom readPoolGeom(const Ctx& ctx, const Dims& xd, bool allowDilations) {
+  const int rank = static_cast<int>(xd.size());
+  if (!(rank >= 3 && rank <= 5))
+    ctx.fail(ErrorCode::ShapeMismatch, "expected X of rank 3, 4 or 5 ([N, C, spatial...]) but got dims " + str(xd));
+  const int nd = rank - 2;
   const Dims ks = ctx.node.ints("kernel_shape");
   if (ks.empty()) ctx.fail(ErrorCode::InvalidAttribute, "the kernel_shape attribute is required");
   if (static_cast<int>(ks.size()) != nd)
     ctx.fail(ErrorCode::InvalidAttribute, "kernel_shape " + str(ks) + " has " + str(int64_t(ks.size())) +
-                                              " values but X " + str(X.dims) + " has " + str(int64_t(nd)) +
+                                              " values but X " + str(xd) + " has " + str(int64_t(nd)) +
                                               " spatial dims");
   auto perDim = [&](const char* key, int64_t def, size_t n) {
     Dims v = ctx.node.ints(key);
@@ -81,7 +83,7 @@ PoolGeom readPoolGeom(const Ctx& ctx, const Tensor& X, bool allowDilations) {
   PoolGeom g;
   for (int i = 0; i < nd; ++i) {
     PoolDim& p = g.d[3 - nd + i];
-    p.in = X.dims[2 + i];
+    p.in = xd[2 + i];
     p.kernel = ks[i];
     p.stride = strides[i];
     p.dilation = dil[i];
@@ -102,7 +104,7 @@ PoolGeom readPoolGeom(const Ctx& ctx, const Tensor& X, bool allowDilations) {
     const int64_t dk = (p.kernel - 1) * p.dilation + 1;
     const int64_t span = p.in + p.padBegin + p.padEnd - dk;
     if (span < 0)
-      ctx.fail(ErrorCode::ShapeMismatch, "spatial dim " + str(int64_t(i)) + " of X " + str(X.dims) + " (padded to " +
+      ctx.fail(ErrorCode::ShapeMismatch, "spatial dim " + str(int64_t(i)) + " of X " + str(xd) + " (padded to " +
                                              str(p.in + p.padBegin + p.padEnd) +
                                              ") is smaller than the dilated kernel extent " + str(dk));
     if (ceilMode) {
@@ -114,6 +116,11 @@ PoolGeom readPoolGeom(const Ctx& ctx, const Tensor& X, bool allowDilations) {
   }
   for (auto& p : g.d) p.build();
   return g;
+}
+
+template <typename Ctx>
+PoolGeom readPoolGeom(const Ctx& ctx, const Tensor& X, bool allowDilations) {
+  return readPoolGeom(ctx, X.dims, allowDilations);
 }
 
 template <typename T>
@@ -322,7 +329,7 @@ template <typename T> void globalMaxPoolForward(OpContext<T>& ctx) { globalPoolF
 template <typename T>
 void maxPoolBackward(GradContext<T>& ctx) {
   if (!ctx.wants(0)) return;
-  const Tensor& X = ctx.in(0);
+  const Tensor& X = ctx.in(0);  // read for the argmax
   const PoolGeom g = readPoolGeom(ctx, X, ctx.opset >= 10);
   T* dx = ctx.gradInputZeros(0, X.dims);
   const T* gy = ctx.gout(0);
@@ -380,21 +387,21 @@ void avgPassAdjoint(const T* gdst, T* gsrc, int64_t outer, int64_t inner, const 
 }
 
 // AveragePool: the forward's separable passes adjoined in reverse order (the same per-axis counts,
-// so count_include_pad, ceil_mode, pads, strides and dilations all follow). Reads X for its dims.
+// so count_include_pad, ceil_mode, pads, strides and dilations all follow). Needs only X's dims.
 template <typename T>
 void averagePoolBackward(GradContext<T>& ctx) {
   if (!ctx.wants(0)) return;
-  const Tensor& X = ctx.in(0);
-  const PoolGeom g = readPoolGeom(ctx, X, ctx.opset >= 19);
+  const Dims& xd = ctx.inDims(0);
+  const PoolGeom g = readPoolGeom(ctx, xd, ctx.opset >= 19);
   const bool includePad = ctx.node.i("count_include_pad", 0) != 0;
-  T* dx = ctx.gradInput(0, X.dims);
+  T* dx = ctx.gradInput(0, xd);
   const T* gy = ctx.gout(0);
   const std::vector<int> axes = poolAxes(g);
   if (axes.empty()) {
-    std::copy(gy, gy + X.numel(), dx);
+    std::copy(gy, gy + numelOf(xd), dx);
     return;
   }
-  const int64_t planes = X.dims[0] * X.dims[1];
+  const int64_t planes = xd[0] * xd[1];
   std::vector<Dims> seq{{planes, g.d[0].in, g.d[1].in, g.d[2].in}};  // dims before each pass
   for (int a : axes) {
     seq.push_back(seq.back());
@@ -413,19 +420,21 @@ void averagePoolBackward(GradContext<T>& ctx) {
   }
 }
 
-// GlobalAveragePool: dy / S to every element of the plane. GlobalMaxPool: dy to the first maximum.
+// GlobalAveragePool: dy / S to every element of the plane (needs only X's dims). GlobalMaxPool: dy
+// to the first maximum (reads X).
 template <typename T, bool IsMax>
 void globalPoolBackward(GradContext<T>& ctx) {
   if (!ctx.wants(0)) return;
-  const Tensor& X = ctx.in(0);
-  const int64_t planes = X.dims[0] * X.dims[1];
-  const int64_t S = X.numel() / std::max<int64_t>(1, planes);
-  T* dx = IsMax ? ctx.gradInputZeros(0, X.dims) : ctx.gradInput(0, X.dims);
+  const Dims& xd = ctx.inDims(0);
+  const int64_t planes = xd.at(0) * xd.at(1);
+  const int64_t S = numelOf(xd) / std::max<int64_t>(1, planes);
+  T* dx = IsMax ? ctx.gradInputZeros(0, xd) : ctx.gradInput(0, xd);
   const T* gy = ctx.gout(0);
+  const T* x = IsMax ? ctx.in(0).template data<T>() : nullptr;
   for (int64_t c = 0; c < planes && S > 0; ++c) {
     T* d = dx + c * S;
     if (IsMax) {
-      const T* xc = X.template data<T>() + c * S;
+      const T* xc = x + c * S;
       d[std::max_element(xc, xc + S) - xc] = gy[c];  // max_element returns the first maximum
     } else {
       std::fill(d, d + S, gy[c] / static_cast<T>(S));
@@ -442,10 +451,10 @@ FIT_REGISTER_OP("MaxPool", maxPoolForward);
 FIT_REGISTER_OP("AveragePool", averagePoolForward);
 FIT_REGISTER_OP("GlobalAveragePool", globalAveragePoolForward);
 FIT_REGISTER_OP("GlobalMaxPool", globalMaxPoolForward);
-// MaxPool and GlobalMaxPool read X for the argmax; the average pools read X only for its dims.
+// MaxPool and GlobalMaxPool read X for the argmax; the average pools need only X's dims (inDims).
 FIT_REGISTER_GRAD("MaxPool", maxPoolBackward, slot(0), kNoSlots);
-FIT_REGISTER_GRAD("AveragePool", averagePoolBackward, slot(0), kNoSlots);
-FIT_REGISTER_GRAD("GlobalAveragePool", globalAveragePoolBackward, slot(0), kNoSlots);
+FIT_REGISTER_GRAD("AveragePool", averagePoolBackward, kNoSlots, kNoSlots);
+FIT_REGISTER_GRAD("GlobalAveragePool", globalAveragePoolBackward, kNoSlots, kNoSlots);
 FIT_REGISTER_GRAD("GlobalMaxPool", globalMaxPoolBackward, slot(0), kNoSlots);
 
 }  // namespace fit

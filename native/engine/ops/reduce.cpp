@@ -261,27 +261,32 @@ void expandKernel(const ReducePlan& p, F f) {
   }
 }
 
-// dx from dy (dims of the output, kept or not: the order of the kept dims is the same). Reads x
-// (for its dims at least; see the masks at the bottom), the axes input, and y for Max, Min, L2,
-// LogSum, LogSumExp. Max/Min send the gradient to the first extreme element in memory order
-// (ties: the first); L1 and L2 use the subgradient 0 at x = 0 (L2: at a zero norm).
+// dx from dy (dims of the output, kept or not: the order of the kept dims is the same). Reads the
+// axes input, x's dims (ctx.inDims), x's values for every kind but Sum, Mean and LogSum, and y for
+// Max, Min, L2, LogSum, LogSumExp. Max/Min send the gradient to the first extreme element in
+// memory order (ties: the first); L1 and L2 use the subgradient 0 at x = 0 (L2: at a zero norm).
+template <Kind K>
+constexpr bool readsX() {
+  return K != Kind::Sum && K != Kind::Mean && K != Kind::LogSum;
+}
+
 template <typename T, Kind K>
 void reduceBackward(GradContext<T>& ctx) {
   if (!ctx.wants(0)) return;
-  const Tensor& xt = ctx.in(0);
+  const Dims& xd = ctx.inDims(0);
   const T* dy = ctx.gout(0);
   if (!dy) {
-    ctx.gradInputZeros(0, xt.dims);
+    ctx.gradInputZeros(0, xd);
     return;
   }
-  const ReducePlan p = planReduce(ctx, xt.dims);
-  T* dx = ctx.gradInput(0, xt.dims);
+  const ReducePlan p = planReduce(ctx, xd);
+  T* dx = ctx.gradInput(0, xd);
   if (p.identity) {
     std::memcpy(dx, dy, sizeof(T) * static_cast<size_t>(p.inCount));
     return;
   }
   const int64_t m = p.outCount;
-  const T* x = xt.template data<T>();
+  const T* x = readsX<K>() ? ctx.in(0).template data<T>() : nullptr;
   const T* y = (K == Kind::Max || K == Kind::Min || K == Kind::L2 || K == Kind::LogSum ||
                 K == Kind::LogSumExp)
                    ? ctx.out(0).template data<T>()
@@ -369,13 +374,16 @@ template <typename T> void reduceLogSumExpBackward(GradContext<T>& c) {
 
 using namespace fit::ops;
 
-// Saved masks. Input 0 (x) is read by every rule, by Sum and Mean only for its dims (GradContext
-// has no input dims of its own); input 1 is the axes input (opset >= 13/18), a small int64 tensor.
+// Saved masks. Input 1 is the axes input (opset >= 13/18), a small int64 tensor every rule reads
+// (planReduce falls back to the attribute when it is absent, so it must stay saved). Input 0 (x)
+// is read for its values by every rule but Sum, Mean and LogSum, which need only its dims
+// (ctx.inDims) and so keep it out of backward's memory.
 constexpr uint32_t kReduceIn = fit::slot(0) | fit::slot(1);
+constexpr uint32_t kReduceAxes = fit::slot(1);
 FIT_REGISTER_OP("ReduceSum", reduceSumForward);
-FIT_REGISTER_GRAD("ReduceSum", reduceSumBackward, kReduceIn, kNoSlots);
+FIT_REGISTER_GRAD("ReduceSum", reduceSumBackward, kReduceAxes, kNoSlots);
 FIT_REGISTER_OP("ReduceMean", reduceMeanForward);
-FIT_REGISTER_GRAD("ReduceMean", reduceMeanBackward, kReduceIn, kNoSlots);
+FIT_REGISTER_GRAD("ReduceMean", reduceMeanBackward, kReduceAxes, kNoSlots);
 FIT_REGISTER_OP("ReduceMax", reduceMaxForward);
 FIT_REGISTER_GRAD("ReduceMax", reduceMaxBackward, kReduceIn, slot(0));
 FIT_REGISTER_OP("ReduceMin", reduceMinForward);
@@ -389,6 +397,6 @@ FIT_REGISTER_GRAD("ReduceL2", reduceL2Backward, kReduceIn, slot(0));
 FIT_REGISTER_OP("ReduceSumSquare", reduceSumSquareForward);
 FIT_REGISTER_GRAD("ReduceSumSquare", reduceSumSquareBackward, kReduceIn, kNoSlots);
 FIT_REGISTER_OP("ReduceLogSum", reduceLogSumForward);
-FIT_REGISTER_GRAD("ReduceLogSum", reduceLogSumBackward, kReduceIn, slot(0));
+FIT_REGISTER_GRAD("ReduceLogSum", reduceLogSumBackward, kReduceAxes, slot(0));
 FIT_REGISTER_OP("ReduceLogSumExp", reduceLogSumExpForward);
 FIT_REGISTER_GRAD("ReduceLogSumExp", reduceLogSumExpBackward, kReduceIn, slot(0));

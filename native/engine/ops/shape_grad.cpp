@@ -4,12 +4,13 @@
 // Every rule is the adjoint of its forward copy: views copy dy back under the input's dims;
 // Transpose, Slice, Pad, Split and Concat move dy back through the same strided map (their maps
 // never hit an input element twice, so a scatter is a plain copy into zeros); Expand and Tile sum
-// dy over the broadcast dims. No rule reads forward data, only dims. Where an input's dims follow
-// from dy's dims and the attributes (Transpose, Unsqueeze, Pad) nothing is saved but the small int
-// operands; everywhere else the input is declared saved so backward can read its dims (correctness
-// first: Reshape, Flatten, Squeeze, Concat, Split, Slice, Expand and Tile keep their data input
-// alive until backward). Int operands (shape, axes, starts, pads, split, repeats) get a zero
-// gradient when one is asked for (they are normally int64 constants, which never ask).
+// dy over the broadcast dims. No rule reads forward data, only dims: input dims come from
+// ctx.inDims (recorded by the executor even when the data was freed), so no data input is saved.
+// The only saved inputs are the small int operands a rule reads for their values (Unsqueeze's
+// axes, Split's split, Slice's starts/ends/axes/steps, Pad's pads/axes, Tile's repeats); operands
+// a rule never reads (Reshape's shape, Squeeze's axes, Expand's shape, Pad's constant value) are
+// not saved either. Int operands (shape, axes, starts, pads, split, repeats) get a zero gradient
+// when one is asked for (they are normally int64 constants, which never ask).
 #include <algorithm>
 #include <cstring>
 #include <string>
@@ -41,7 +42,7 @@ std::vector<int64_t> intsOperand(const GradContext<T>& ctx, size_t idx, const ch
 template <typename T>
 void zeroOperandGrads(GradContext<T>& ctx, size_t first) {
   for (size_t i = first; i < ctx.needGrad.size(); ++i)
-    if (ctx.wants(i) && ctx.has(i)) ctx.gradInputZeros(i, ctx.in(i).dims);
+    if (ctx.wants(i)) ctx.gradInputZeros(i, ctx.inDims(i));
 }
 
 template <typename T>
@@ -105,11 +106,11 @@ void copyGrad(GradContext<T>& ctx, const Dims& dims) {
   if (gy.numel()) std::memcpy(dx, gy.template data<T>(), sizeof(T) * static_cast<size_t>(gy.numel()));
 }
 
-// ---- views: Flatten, Reshape, Squeeze (read input 0 for its dims) -------------------------------
+// ---- views: Flatten, Reshape, Squeeze (dx is dy under input 0's dims) ---------------------------
 
 template <typename T>
 void viewBackward(GradContext<T>& ctx) {
-  if (ctx.wants(0)) copyGrad(ctx, ctx.in(0).dims);
+  if (ctx.wants(0)) copyGrad(ctx, ctx.inDims(0));
   zeroOperandGrads(ctx, 1);
 }
 
@@ -146,28 +147,24 @@ void transposeBackward(GradContext<T>& ctx) {
   if (gy.numel()) copyStrided(gy.template data<T>(), gy.dims, stridesOf(gy.dims), dx, ds);
 }
 
-// Concat: each input gets its block of dy along the axis. Reads every input for its axis length
-// (one unsaved input, e.g. past the 32 saved slots, is derived from dy's length).
+// Concat: each input gets its block of dy along the axis, whose length is the input's (inDims).
 template <typename T>
 void concatBackward(GradContext<T>& ctx) {
   const Tensor& gy = gradOut(ctx);
   const int rank = gy.rank();
   const int axis = gradAxis(ctx, ctx.node.i("axis", 0), rank);
-  const size_t n = ctx.inputs.size();
+  const size_t n = ctx.inputDims.size();
   std::vector<int64_t> len(n, 0);
-  int64_t known = 0;
-  int unknown = -1;
+  int64_t total = 0;
   for (size_t k = 0; k < n; ++k) {
-    if (ctx.has(k)) {
-      len[k] = ctx.in(k).dims.at(axis);
-      known += len[k];
-    } else if (unknown < 0) {
-      unknown = static_cast<int>(k);
-    } else {
-      ctx.fail(ErrorCode::Internal, "more than one input was not saved for backward");
-    }
+    const Dims& dk = ctx.inDims(k);
+    if (static_cast<int>(dk.size()) != rank)
+      ctx.fail(ErrorCode::Internal, "input " + std::to_string(k) + " has dims " + dimsToString(dk) +
+                                        " but the output gradient has rank " + std::to_string(rank));
+    len[k] = dk[axis];
+    total += len[k];
   }
-  if (unknown >= 0) len[unknown] = gy.dims[axis] - known;
+  if (total != gy.dims[axis]) ctx.fail(ErrorCode::Internal, "input lengths do not add up to the output's along the axis");
   int64_t outer = 1, inner = 1;
   for (int d = 0; d < rank; ++d)
     if (d < axis) outer *= gy.dims[d];
@@ -193,10 +190,10 @@ template <typename T>
 void splitBackward(GradContext<T>& ctx) {
   zeroOperandGrads(ctx, 1);
   if (!ctx.wants(0)) return;
-  const Tensor& x = ctx.in(0);
-  const int rank = x.rank();
+  const Dims& xd = ctx.inDims(0);
+  const int rank = static_cast<int>(xd.size());
   const int axis = gradAxis(ctx, ctx.node.i("axis", 0), rank);
-  const int64_t len = x.dims[axis];
+  const int64_t len = xd[axis];
   const size_t nOut = ctx.gradOutputs.size();
   std::vector<int64_t> sizes = ctx.opset < 13 ? ctx.node.ints("split")
                                : ctx.has(1)   ? ctx.in(1).toInts()
@@ -214,9 +211,9 @@ void splitBackward(GradContext<T>& ctx) {
   if (sizes.size() != nOut) ctx.fail(ErrorCode::Internal, "split sizes do not match the outputs");
   int64_t outer = 1, inner = 1;
   for (int d = 0; d < rank; ++d)
-    if (d < axis) outer *= x.dims[d];
-    else if (d > axis) inner *= x.dims[d];
-  T* dx = ctx.gradInput(0, x.dims);
+    if (d < axis) outer *= xd[d];
+    else if (d > axis) inner *= xd[d];
+  T* dx = ctx.gradInput(0, xd);
   int64_t col = 0;
   for (size_t k = 0; k < nOut; ++k) {
     const int64_t row = sizes[k] * inner;
@@ -235,8 +232,8 @@ template <typename T>
 void sliceBackward(GradContext<T>& ctx) {
   zeroOperandGrads(ctx, 1);
   if (!ctx.wants(0)) return;
-  const Tensor& x = ctx.in(0);
-  const int rank = x.rank();
+  const Dims& xd = ctx.inDims(0);
+  const int rank = static_cast<int>(xd.size());
   std::vector<int64_t> starts, ends, axes, steps;
   if (ctx.opset < 10) {
     starts = ctx.node.ints("starts");
@@ -254,12 +251,12 @@ void sliceBackward(GradContext<T>& ctx) {
   if (steps.empty()) steps.assign(m, 1);
   if (ends.size() != m || axes.size() != m || steps.size() != m)
     ctx.fail(ErrorCode::InvalidAttribute, "starts, ends, axes and steps must have the same length");
-  Dims out = x.dims;
-  Dims ss = stridesOf(x.dims);
+  Dims out = xd;
+  Dims ss = stridesOf(xd);
   int64_t offset = 0;
   for (size_t i = 0; i < m; ++i) {  // the forward's clamping, verbatim
     const int a = gradAxis(ctx, axes[i], rank);
-    const int64_t dim = x.dims[a], step = steps[i];
+    const int64_t dim = xd[a], step = steps[i];
     if (step == 0) ctx.fail(ErrorCode::InvalidAttribute, "steps must not be 0");
     int64_t s = starts[i], e = ends[i];
     if (s < 0) s += dim;
@@ -278,14 +275,15 @@ void sliceBackward(GradContext<T>& ctx) {
     if (n > 0) offset += s * ss[a];
     ss[a] *= step;
   }
-  T* dx = ctx.gradInputZeros(0, x.dims);
+  T* dx = ctx.gradInputZeros(0, xd);
   const Tensor& gy = gradOut(ctx);
   if (gy.dims != out) ctx.fail(ErrorCode::Internal, "output gradient dims do not match the slice");
   if (numelOf(out) > 0) copyStrided(gy.template data<T>(), out, stridesOf(out), dx + offset, ss);
 }
 
 // Pad (constant): dx is dy's interior (zeros where negative pads cropped the input); the constant
-// value, when it is a float operand that asks, gets the sum of dy over the padding.
+// value, when it is a float operand that asks, gets the sum of dy over the padding (only its dims
+// are read, so it is not saved).
 template <typename T>
 void padBackward(GradContext<T>& ctx) {
   const Tensor& gy = gradOut(ctx);
@@ -317,7 +315,7 @@ void padBackward(GradContext<T>& ctx) {
     srcOff += std::max<int64_t>(0, -begin[d]) * xs[d];
     dstOff += std::max<int64_t>(0, begin[d]) * os[d];
   }
-  const bool wantValue = ctx.opset >= 11 && ctx.wants(2) && ctx.has(2);
+  const bool wantValue = ctx.opset >= 11 && ctx.wants(2);
   if (ctx.wants(0) || wantValue) {
     const int64_t nx = numelOf(xd);
     T* dx = ctx.wants(0) ? ctx.gradInput(0, xd) : ctx.scratch.template alloc<T>(static_cast<size_t>(std::max<int64_t>(nx, 1)));
@@ -325,9 +323,9 @@ void padBackward(GradContext<T>& ctx) {
     const T* g = gy.template data<T>();
     if (numelOf(region) > 0) copyStrided(g + dstOff, region, os, dx + srcOff, xs);
     if (wantValue) {
-      const Tensor& v = ctx.in(2);
-      T* dv = ctx.gradInputZeros(2, v.dims);
-      if (v.numel() > 0) {
+      const Dims& vd = ctx.inDims(2);
+      T* dv = ctx.gradInputZeros(2, vd);
+      if (numelOf(vd) > 0) {
         double total = 0, inner = 0;
         for (int64_t i = 0; i < gy.numel(); ++i) total += g[i];
         for (int64_t i = 0; i < nx; ++i) inner += dx[i];
@@ -336,27 +334,27 @@ void padBackward(GradContext<T>& ctx) {
     }
   }
   for (size_t i : {size_t(1), size_t(3)})  // pads, axes
-    if (ctx.wants(i) && ctx.has(i)) ctx.gradInputZeros(i, ctx.in(i).dims);
+    if (ctx.wants(i)) ctx.gradInputZeros(i, ctx.inDims(i));
 }
 
-// Expand: dy summed over the broadcast dims. Reads input 0 for its dims.
+// Expand: dy summed over the broadcast dims (input 0's dims).
 template <typename T>
 void expandBackward(GradContext<T>& ctx) {
   zeroOperandGrads(ctx, 1);
   if (!ctx.wants(0)) return;
   const Tensor& gy = gradOut(ctx);
-  const Dims xd = ctx.in(0).dims;
+  const Dims& xd = ctx.inDims(0);
   sumToShape(gy.template data<T>(), gy.dims, ctx.gradInput(0, xd), xd);
 }
 
-// Tile: dy viewed as [r_0, d_0, r_1, d_1, ...] summed to [1, d_0, 1, d_1, ...]. Reads input 0 for
-// its dims (a zero repeat makes them underivable from dy).
+// Tile: dy viewed as [r_0, d_0, r_1, d_1, ...] summed to [1, d_0, 1, d_1, ...]. Input 0's dims
+// come from inDims (a zero repeat makes them underivable from dy); repeats are read (saved).
 template <typename T>
 void tileBackward(GradContext<T>& ctx) {
   zeroOperandGrads(ctx, 1);
   if (!ctx.wants(0)) return;
   const Tensor& gy = gradOut(ctx);
-  const Dims xd = ctx.in(0).dims;
+  const Dims& xd = ctx.inDims(0);
   const std::vector<int64_t> reps = ctx.in(1).toInts();
   if (reps.size() != xd.size()) ctx.fail(ErrorCode::Internal, "repeats do not match the input rank");
   Dims big, small;
@@ -376,14 +374,15 @@ void tileBackward(GradContext<T>& ctx) {
 
 using namespace fit::ops;
 
-FIT_REGISTER_GRAD("Flatten", viewBackward, slot(0), kNoSlots);
-FIT_REGISTER_GRAD("Reshape", viewBackward, slot(0) | slot(1), kNoSlots);
-FIT_REGISTER_GRAD("Squeeze", viewBackward, slot(0) | slot(1), kNoSlots);
+// Saved masks: only int operands whose values the rule reads; data inputs are known by their dims.
+FIT_REGISTER_GRAD("Flatten", viewBackward, kNoSlots, kNoSlots);
+FIT_REGISTER_GRAD("Reshape", viewBackward, kNoSlots, kNoSlots);
+FIT_REGISTER_GRAD("Squeeze", viewBackward, kNoSlots, kNoSlots);
 FIT_REGISTER_GRAD("Unsqueeze", unsqueezeBackward, slot(1), kNoSlots);
 FIT_REGISTER_GRAD("Transpose", transposeBackward, kNoSlots, kNoSlots);
-FIT_REGISTER_GRAD("Concat", concatBackward, kAllSlots, kNoSlots);
-FIT_REGISTER_GRAD("Split", splitBackward, slot(0) | slot(1), kNoSlots);
-FIT_REGISTER_GRAD("Slice", sliceBackward, slot(0) | slot(1) | slot(2) | slot(3) | slot(4), kNoSlots);
-FIT_REGISTER_GRAD("Pad", padBackward, slot(1) | slot(2) | slot(3), kNoSlots);
-FIT_REGISTER_GRAD("Expand", expandBackward, slot(0) | slot(1), kNoSlots);
-FIT_REGISTER_GRAD("Tile", tileBackward, slot(0) | slot(1), kNoSlots);
+FIT_REGISTER_GRAD("Concat", concatBackward, kNoSlots, kNoSlots);
+FIT_REGISTER_GRAD("Split", splitBackward, slot(1), kNoSlots);
+FIT_REGISTER_GRAD("Slice", sliceBackward, slot(1) | slot(2) | slot(3) | slot(4), kNoSlots);
+FIT_REGISTER_GRAD("Pad", padBackward, slot(1) | slot(3), kNoSlots);
+FIT_REGISTER_GRAD("Expand", expandBackward, kNoSlots, kNoSlots);
+FIT_REGISTER_GRAD("Tile", tileBackward, slot(1), kNoSlots);
