@@ -8,6 +8,11 @@ import { InvalidInputError } from '../errors.js';
 import type { NpyArray } from './npy.js';
 
 /** Any numeric typed array accepted as data; values are converted to float32 for the engine. */
+/** An InvalidInputError whose message starts with a capital letter (messages often start with a name). */
+export function inputError(message: string, options?: { cause?: unknown }): InvalidInputError {
+  return new InvalidInputError(message.charAt(0).toUpperCase() + message.slice(1), options);
+}
+
 export type NumericArray =
   | Float32Array
   | Float64Array
@@ -93,16 +98,16 @@ function readNpyHeader(path: string, fd: number): { dims: number[]; dtype: strin
   const head = new Uint8Array(12);
   const got = readSync(fd, head, 0, 12, 0);
   if (got < 10 || NPY_MAGIC.some((m, i) => head[i] !== m))
-    throw new InvalidInputError(`${path} is not a .npy file (missing the \\x93NUMPY magic); save arrays with numpy.save`);
+    throw inputError(`${path} is not a .npy file (missing the \\x93NUMPY magic); save arrays with numpy.save`);
   const major = head[6]!;
   const view = new DataView(head.buffer);
   let headerLen: number;
   let start: number;
   if (major === 1) [headerLen, start] = [view.getUint16(8, true), 10];
   else if ((major === 2 || major === 3) && got >= 12) [headerLen, start] = [view.getUint32(8, true), 12];
-  else if (major === 2 || major === 3) throw new InvalidInputError(`${path} is truncated (header length missing)`);
-  else throw new InvalidInputError(`${path} uses .npy format version ${major}, which is not supported (1, 2 or 3 are)`);
-  if (start + headerLen > size) throw new InvalidInputError(`${path} is truncated (header runs past the end)`);
+  else if (major === 2 || major === 3) throw inputError(`${path} is truncated (header length missing)`);
+  else throw inputError(`${path} uses .npy format version ${major}, which is not supported (1, 2 or 3 are)`);
+  if (start + headerLen > size) throw inputError(`${path} is truncated (header runs past the end)`);
   const hbytes = new Uint8Array(headerLen);
   readSync(fd, hbytes, 0, headerLen, start);
   const header = new TextDecoder().decode(hbytes);
@@ -110,19 +115,19 @@ function readNpyHeader(path: string, fd: number): { dims: number[]; dtype: strin
   const fortran = /'fortran_order'\s*:\s*(True|False)/.exec(header)?.[1];
   const shapeText = /'shape'\s*:\s*\(([^)]*)\)/.exec(header)?.[1];
   if (!descr || !fortran || shapeText === undefined)
-    throw new InvalidInputError(`${path} has a malformed .npy header: ${header.trim()}`);
+    throw inputError(`${path} has a malformed .npy header: ${header.trim()}`);
   const d = NPY_DESCR[descr];
   if (!d)
-    throw new InvalidInputError(
+    throw inputError(
       `${path} holds dtype '${descr}'; expected one of float32 (<f4), float64 (<f8), uint8 (|u1), int32 (<i4), int64 (<i8). ` +
         'Convert it with arr.astype(numpy.float32) before saving',
     );
-  if (fortran === 'True') throw new InvalidInputError(`${path} is stored in Fortran order; save a C-order array (numpy.ascontiguousarray)`);
+  if (fortran === 'True') throw inputError(`${path} is stored in Fortran order; save a C-order array (numpy.ascontiguousarray)`);
   const dims = shapeText.split(',').map((s) => s.trim()).filter((s) => s.length > 0).map(Number);
   const offset = start + headerLen;
   const need = dims.reduce((a, b) => a * b, 1) * d.width;
   if (size - offset < need)
-    throw new InvalidInputError(
+    throw inputError(
       `${path} is truncated: shape (${dims.join(', ')}) needs ${need} bytes of data but ${size - offset} are present`,
     );
   return { dims, dtype: d.dtype, width: d.width, offset };
@@ -133,7 +138,7 @@ function fileColumn(path: string, where: string): Column {
   try {
     fd = openSync(path, 'r');
   } catch (cause) {
-    throw new InvalidInputError(`Cannot read ${where}: ${(cause as Error).message}. Check the path (relative paths resolve from ${process.cwd()}).`, { cause });
+    throw inputError(`Cannot read ${where}: ${(cause as Error).message}. Check the path (relative paths resolve from ${process.cwd()}).`, { cause });
   }
   let h: ReturnType<typeof readNpyHeader>;
   try {
@@ -155,7 +160,7 @@ function fileColumn(path: string, where: string): Column {
         let done = 0;
         while (done < bytes.length) {
           const r = readSync(f, bytes, done, bytes.length - done, h.offset + start * row * h.width + done);
-          if (r === 0) throw new InvalidInputError(`${where} became shorter while it was being read; do not rewrite data files during a run`);
+          if (r === 0) throw inputError(`${where} became shorter while it was being read; do not rewrite data files during a run`);
           done += r;
         }
       } finally {
@@ -168,10 +173,10 @@ function fileColumn(path: string, where: string): Column {
 
 function memoryColumn(a: TypedArrayWithDims, where: string): Column {
   if (!a.dims.every((d) => Number.isInteger(d) && d >= 0))
-    throw new InvalidInputError(`Expected non-negative integer dims for ${where} but received ${JSON.stringify(a.dims)}`);
+    throw inputError(`Expected non-negative integer dims for ${where} but received ${JSON.stringify(a.dims)}`);
   const n = a.dims.reduce((x, y) => x * y, 1);
   if (a.data.length !== n)
-    throw new InvalidInputError(`${where} has ${a.data.length} elements but its dims ${fmtDims(a.dims)} need ${n}`);
+    throw inputError(`${where} has ${a.data.length} elements but its dims ${fmtDims(a.dims)} need ${n}`);
   const row = rowSize(a.dims);
   return {
     where,
@@ -182,17 +187,17 @@ function memoryColumn(a: TypedArrayWithDims, where: string): Column {
   };
 }
 
-/** Opens a .npy path or wraps an in-memory array. `what` is e.g. "input 'x'" or "the labels". */
+/** Opens a .npy path or wraps an in-memory array. `what` is e.g. "input 'x'" or "the labels array". */
 export function openColumn(src: ArraySource, what: string): Column {
   if (typeof src === 'string') return fileColumn(src, `${what} (${src})`);
   if (isTypedArrayWithDims(src)) return memoryColumn(src, what);
-  throw new InvalidInputError(
+  throw inputError(
     `Expected a .npy path, an NpyArray or { dims, data } with a typed array for ${what} but received ${describeValue(src)}`,
   );
 }
 
 export function describeValue(v: unknown): string {
-  if (v === null) return 'null';
+  if (v === null || v === undefined) return String(v);
   if (Array.isArray(v)) return 'a plain array (wrap it: { dims, data: Float32Array.from(...) })';
   if (typeof v !== 'object') return `${typeof v} ${JSON.stringify(v)}`;
   return (v as object).constructor?.name ?? 'an object';
@@ -232,7 +237,7 @@ export function checkFinite(data: Float32Array, raw: NumericArray, dims: readonl
     const flat = start * row + i;
     const r = raw instanceof BigInt64Array ? Number(raw[i]!) : raw[i]!;
     const what = Number.isFinite(r) ? `${r}, which overflows float32,` : String(r);
-    throw new InvalidInputError(
+    throw inputError(
       `${where} holds ${what} at index ${fmtDims(multiIndex(dims, flat))} (sample ${Math.floor(flat / Math.max(row, 1))}, ` +
         `flat element ${flat}); replace non-finite values before calibrating (e.g. numpy.nan_to_num)`,
     );

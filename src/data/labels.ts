@@ -2,8 +2,7 @@
  * Labels: class indices (int64, for categorical / bernoulli heads) or float targets (gaussian),
  * converted and checked once, up front.
  */
-import { InvalidInputError } from '../errors.js';
-import { checkFinite, isIntegerDtype, multiIndex, toFloat32, type NumericArray } from './columns.js';
+import { checkFinite, isIntegerDtype, multiIndex, toFloat32, type NumericArray, inputError } from './columns.js';
 
 export type LabelsKind = 'class' | 'target';
 
@@ -48,14 +47,14 @@ export function prepareLabels(raw: NumericArray, dims: number[], dtype: string, 
     if (typeof v === 'bigint') b = v;
     else {
       if (!Number.isInteger(v))
-        throw new InvalidInputError(
+        throw inputError(
           `${where} holds ${v} at ${at(dims, i)}, which is not an integer class label; save class labels as integers ` +
             `(e.g. numpy.int64) or pass labelsKind: 'target' for regression targets`,
         );
       b = BigInt(v);
     }
     if (b < 0n || (k !== undefined && b >= BigInt(k)))
-      throw new InvalidInputError(`${where} holds class label ${b} at ${at(dims, i)}, which is out of range${range}; class labels are 0-based indices`);
+      throw inputError(`${where} holds class label ${b} at ${at(dims, i)}, which is out of range${range}; class labels are 0-based indices`);
     out[i] = b;
   }
   const outDims = dims.length === 2 && dims[1] === 1 ? [dims[0]!] : [...dims];

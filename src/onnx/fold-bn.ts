@@ -200,7 +200,7 @@ export function foldBatchNorm(graph: Graph): FoldBatchNormResult {
     inits.set(wName, sharedFloat(W.type as 'float32' | 'float64', W.dims, w2));
 
     const b2 = new Float64Array(m);
-    for (let o = 0; o < m; o++) b2[o] = ((oldBias ? oldBias.data[o]! : 0) - mean![o]!) * s[o]! + beta![o]!;
+    for (let o = 0; o < m; o++) b2[o] = ((oldBias ? (oldBias.data[o] as number) : 0) - mean![o]!) * s[o]! + beta![o]!;
     const ownBias = bName !== '' && refs.get(bName) === 1;
     const biasName = ownBias ? bName : uniqueName(`${wName}__bn_bias`);
     inits.set(biasName, sharedFloat(W.type as 'float32' | 'float64', [m], b2));

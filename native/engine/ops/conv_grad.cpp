@@ -22,6 +22,29 @@ int64_t resolveConvGeometry(const Node& node, bool transpose, const Dims& x, con
 
 namespace {
 
+// Sums of products with 8 independent partial sums: a single float accumulator is a serial chain
+// of adds the compiler may not reorder (no -ffast-math), which made these loops latency-bound.
+template <typename T>
+inline T dotRow(const T* __restrict a, const T* __restrict b, int64_t n) {
+  T part[8] = {};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int j = 0; j < 8; ++j) part[j] += a[i + j] * b[i + j];
+  for (; i < n; ++i) part[0] += a[i] * b[i];
+  return ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
+}
+
+template <typename T>
+inline T sumRow(const T* __restrict a, int64_t n) {
+  T part[8] = {};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int j = 0; j < 8; ++j) part[j] += a[i + j];
+  for (; i < n; ++i) part[0] += a[i];
+  return ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
+}
+
+
 struct Geom {
   int nd = 0;
   int64_t group = 1;
@@ -65,9 +88,7 @@ void biasGrad(const T* dy, T* db, int64_t N, int64_t M, int64_t S) {
   for (int64_t n = 0; n < N; ++n)
     for (int64_t m = 0; m < M; ++m) {
       const T* p = dy + (n * M + m) * S;
-      T acc = T(0);
-      for (int64_t s = 0; s < S; ++s) acc += p[s];
-      db[m] += acc;
+      db[m] += sumRow(p, S);
     }
 }
 
@@ -119,7 +140,7 @@ void depthwise2dBackward(const T* x, const T* w, const T* dy, T* dx, T* dw, T* s
               if (pad) {
                 const T* __restrict prow = pad + base;
                 if (sw == 1)
-                  for (int64_t ow = 0; ow < OW; ++ow) acc += dyrow[ow] * prow[ow];
+                  acc += dotRow(dyrow, prow, OW);
                 else
                   for (int64_t ow = 0; ow < OW; ++ow) acc += dyrow[ow] * prow[ow * sw];
               }

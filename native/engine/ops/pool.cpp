@@ -337,6 +337,31 @@ void maxPoolBackward(GradContext<T>& ctx) {
   const PoolDim &pd = g.d[0], &ph = g.d[1], &pw = g.d[2];
   const int64_t planes = X.dims[0] * X.dims[1];
   const int64_t inVol = pd.in * ph.in * pw.in, outVol = pd.out * ph.out * pw.out;
+  // 2x2 windows with stride 2 inside the image (the usual CNN pool): branch-free argmax, same tie
+  // rule (first in window order).
+  if (pd.kernel == 1 && pd.stride == 1 && pd.padBegin == 0 && pd.padEnd == 0 && ph.kernel == 2 && pw.kernel == 2 &&
+      ph.stride == 2 && pw.stride == 2 && ph.dilation == 1 && pw.dilation == 1 && ph.padBegin == 0 &&
+      pw.padBegin == 0 && 2 * ph.out <= ph.in && 2 * pw.out <= pw.in) {
+    const int64_t W = pw.in;
+    for (int64_t c = 0; c < planes * pd.in; ++c) {
+      const T* xp = x + c * ph.in * W;
+      T* dp = dx + c * ph.in * W;
+      const T* gp = gy + c * ph.out * pw.out;
+      for (int64_t oh = 0; oh < ph.out; ++oh) {
+        const T* r0 = xp + 2 * oh * W;
+        T* d0 = dp + 2 * oh * W;
+        const T* g = gp + oh * pw.out;
+        for (int64_t ow = 0; ow < pw.out; ++ow) {
+          const T a = r0[2 * ow], b = r0[2 * ow + 1], cc = r0[W + 2 * ow], dd = r0[W + 2 * ow + 1];
+          const bool ab = b > a, cd = dd > cc;
+          const T m1 = ab ? b : a, m2 = cd ? dd : cc;
+          const int64_t i1 = 2 * ow + (ab ? 1 : 0), i2 = W + 2 * ow + (cd ? 1 : 0);
+          d0[m2 > m1 ? i2 : i1] += g[ow];
+        }
+      }
+    }
+    return;
+  }
   for (int64_t c = 0; c < planes; ++c) {
     const T* xp = x + c * inVol;
     T* dp = dx + c * inVol;

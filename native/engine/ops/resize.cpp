@@ -283,47 +283,50 @@ bool readMode(const Ctx& ctx) {
 
 // Output dims from scales: floor(in * scale), as onnxruntime computes it.
 template <typename T, typename Ctx>
-void dimsFromScales(const Ctx& ctx, const Tensor& X, ResizeSpec<T>& s) {
-  s.out.resize(X.rank());
-  for (int a = 0; a < X.rank(); ++a) {
+void dimsFromScales(const Ctx& ctx, const Dims& xd, ResizeSpec<T>& s) {
+  const int r = static_cast<int>(xd.size());
+  s.out.resize(r);
+  for (int a = 0; a < r; ++a) {
     if (!(s.scales[a] > T(0)))
       ctx.fail(ErrorCode::InvalidInput, "scales must be > 0 but got " + std::to_string(double(s.scales[a])) +
                                             " for axis " + str(int64_t(a)));
-    s.out[a] = static_cast<int64_t>(std::floor(s.scales[a] * static_cast<T>(X.dims[a])));
+    s.out[a] = static_cast<int64_t>(std::floor(s.scales[a] * static_cast<T>(xd[a])));
   }
 }
 
 // ----------------------------------------------------------------------------------------------
 
-// Upsample: X's dims are those of input 0 (the gradient rule passes the saved X).
+// Upsample: xd are the dims of input 0 (the gradient rule passes ctx.inDims(0): X is not saved).
 template <typename T, typename Ctx>
-ResizeSpec<T> upsampleSpec(const Ctx& ctx, const Tensor& X) {
-  need(ctx, X.rank() >= 1, "expected X of rank >= 1 but got a scalar");
+ResizeSpec<T> upsampleSpec(const Ctx& ctx, const Dims& xd) {
+  const int r = static_cast<int>(xd.size());
+  need(ctx, r >= 1, "expected X of rank >= 1 but got a scalar");
   ResizeSpec<T> s;
   s.linear = readMode(ctx);
   s.coord = Coord::Asymmetric;
   s.round = Round::Simple;
-  s.roiStart.assign(X.rank(), T(0));
-  s.roiEnd.assign(X.rank(), T(1));
+  s.roiStart.assign(r, T(0));
+  s.roiEnd.assign(r, T(1));
   if (ctx.has(1)) {
     const Tensor& sc = ctx.in(1);
-    need(ctx, sc.numel() == X.rank(), "expected scales with one value per dim of X " + str(X.dims) + " but got dims " + str(sc.dims));
+    need(ctx, sc.numel() == r, "expected scales with one value per dim of X " + str(xd) + " but got dims " + str(sc.dims));
     const T* p = sc.template data<T>();
     s.scales.assign(p, p + sc.numel());
   } else {
     const std::vector<double> f = ctx.node.floats("scales");
-    if (static_cast<int>(f.size()) != X.rank())
-      ctx.fail(ErrorCode::InvalidAttribute, "expected the scales attribute to have " + str(int64_t(X.rank())) +
-                                                " values (one per dim of X " + str(X.dims) + ") but got " + str(int64_t(f.size())));
+    if (static_cast<int>(f.size()) != r)
+      ctx.fail(ErrorCode::InvalidAttribute, "expected the scales attribute to have " + str(int64_t(r)) +
+                                                " values (one per dim of X " + str(xd) + ") but got " + str(int64_t(f.size())));
     for (double v : f) s.scales.push_back(static_cast<T>(static_cast<float>(v)));
   }
-  dimsFromScales(ctx, X, s);
+  dimsFromScales(ctx, xd, s);
   return s;
 }
 
+// xd are the dims of input 0 (the gradient rule passes ctx.inDims(0): X is not saved).
 template <typename T, typename Ctx>
-ResizeSpec<T> resizeSpec(const Ctx& ctx, const Tensor& X) {
-  const int r = X.rank();
+ResizeSpec<T> resizeSpec(const Ctx& ctx, const Dims& xd) {
+  const int r = static_cast<int>(xd.size());
   need(ctx, r >= 1, "expected X of rank >= 1 but got a scalar");
   ResizeSpec<T> s;
   s.linear = readMode(ctx);
@@ -336,10 +339,10 @@ ResizeSpec<T> resizeSpec(const Ctx& ctx, const Tensor& X) {
     s.coord = Coord::Asymmetric;
     s.round = Round::Simple;
     const Tensor& sc = ctx.in(1);
-    need(ctx, sc.numel() == r, "expected scales with one value per dim of X " + str(X.dims) + " but got dims " + str(sc.dims));
+    need(ctx, sc.numel() == r, "expected scales with one value per dim of X " + str(xd) + " but got dims " + str(sc.dims));
     const T* p = sc.template data<T>();
     s.scales.assign(p, p + r);
-    dimsFromScales(ctx, X, s);
+    dimsFromScales(ctx, xd, s);
     return s;
   }
 
@@ -392,37 +395,47 @@ ResizeSpec<T> resizeSpec(const Ctx& ctx, const Tensor& X) {
     need(ctx, sc.numel() == na, "expected scales with " + str(na) + " values but got dims " + str(sc.dims));
     const T* p = sc.template data<T>();
     for (int64_t i = 0; i < na; ++i) s.scales[axes[i]] = p[i];
-    dimsFromScales(ctx, X, s);
+    dimsFromScales(ctx, xd, s);
   } else {
     const std::vector<int64_t> sizes = ctx.in(3).toInts();
     need(ctx, static_cast<int64_t>(sizes.size()) == na,
               "expected sizes with " + str(na) + " values but got " + str(int64_t(sizes.size())));
     for (int64_t v : sizes)
       if (v < 0) ctx.fail(ErrorCode::InvalidInput, "sizes must be >= 0 but got " + str(sizes));
-    s.out = X.dims;
+    s.out = xd;
     const std::string policy = ctx.node.s("keep_aspect_ratio_policy", "stretch");
     if (policy == "stretch") {
       for (int64_t i = 0; i < na; ++i) {
         const int a = axes[i];
         s.out[a] = sizes[i];
-        s.scales[a] = static_cast<T>(sizes[i]) / static_cast<T>(std::max<int64_t>(1, X.dims[a]));
+        s.scales[a] = static_cast<T>(sizes[i]) / static_cast<T>(std::max<int64_t>(1, xd[a]));
       }
     } else if (policy == "not_larger" || policy == "not_smaller") {
       T scale = policy == "not_larger" ? T(1e30) : T(0);
       for (int64_t i = 0; i < na; ++i) {
-        const T v = static_cast<T>(sizes[i]) / static_cast<T>(std::max<int64_t>(1, X.dims[axes[i]]));
+        const T v = static_cast<T>(sizes[i]) / static_cast<T>(std::max<int64_t>(1, xd[axes[i]]));
         scale = policy == "not_larger" ? std::min(scale, v) : std::max(scale, v);
       }
       for (int64_t i = 0; i < na; ++i) {
         const int a = axes[i];
         s.scales[a] = scale;
-        s.out[a] = static_cast<int64_t>(std::round(scale * static_cast<T>(X.dims[a])));
+        s.out[a] = static_cast<int64_t>(std::round(scale * static_cast<T>(xd[a])));
       }
     } else {
       ctx.fail(ErrorCode::InvalidAttribute, "unknown keep_aspect_ratio_policy '" + policy + "'");
     }
   }
   return s;
+}
+
+template <typename T, typename Ctx>
+ResizeSpec<T> upsampleSpec(const Ctx& ctx, const Tensor& X) {
+  return upsampleSpec<T>(ctx, X.dims);
+}
+
+template <typename T, typename Ctx>
+ResizeSpec<T> resizeSpec(const Ctx& ctx, const Tensor& X) {
+  return resizeSpec<T>(ctx, X.dims);
 }
 
 template <typename T>
@@ -441,8 +454,8 @@ void resizeForward(OpContext<T>& ctx) {
 // Resize is linear in X: nearest is a gather (its adjoint a scatter-add of dy into the picked
 // elements), linear a product of per-axis two-tap interpolations (its adjoint the transposed
 // passes in reverse order). Extrapolated outputs are constants and pass nothing back. roi, scales
-// and sizes get no gradient (zeros if one is asked for). The rules read X for its dims and the
-// roi/scales/sizes operands to rebuild the forward's spec.
+// and sizes get no gradient (zeros if one is asked for). The rules need only X's dims (inDims, so
+// X is not saved) and read the roi/scales/sizes operands to rebuild the forward's spec.
 
 template <typename T>
 void resizeGrad(GradContext<T>& ctx, const ResizeSpec<T>& s, const Dims& xd) {
@@ -471,30 +484,32 @@ void resizeGrad(GradContext<T>& ctx, const ResizeSpec<T>& s, const Dims& xd) {
 template <typename T>
 void zeroOperandGrads(GradContext<T>& ctx) {
   for (size_t i = 1; i < ctx.needGrad.size(); ++i)
-    if (ctx.wants(i) && ctx.has(i)) ctx.gradInputZeros(i, ctx.in(i).dims);
+    if (ctx.wants(i)) ctx.gradInputZeros(i, ctx.inDims(i));
 }
 
 template <typename T>
 void upsampleBackward(GradContext<T>& ctx) {
   zeroOperandGrads(ctx);
   if (!ctx.wants(0)) return;
-  const Tensor& X = ctx.in(0);
-  resizeGrad(ctx, upsampleSpec<T>(ctx, X), X.dims);
+  const Dims& xd = ctx.inDims(0);
+  resizeGrad(ctx, upsampleSpec<T>(ctx, xd), xd);
 }
 
 template <typename T>
 void resizeBackward(GradContext<T>& ctx) {
   zeroOperandGrads(ctx);
   if (!ctx.wants(0)) return;
-  const Tensor& X = ctx.in(0);
-  resizeGrad(ctx, resizeSpec<T>(ctx, X), X.dims);
+  const Dims& xd = ctx.inDims(0);
+  resizeGrad(ctx, resizeSpec<T>(ctx, xd), xd);
 }
 
 }  // namespace
 
 FIT_REGISTER_OP("Resize", resizeForward);
 FIT_REGISTER_OP("Upsample", upsampleForward);
-FIT_REGISTER_GRAD("Resize", resizeBackward, slot(0) | slot(1) | slot(2) | slot(3), kNoSlots);
-FIT_REGISTER_GRAD("Upsample", upsampleBackward, slot(0) | slot(1), kNoSlots);
+// X (input 0) is needed only for its dims; roi, scales and sizes (Resize) and scales (Upsample)
+// are read to rebuild the spec.
+FIT_REGISTER_GRAD("Resize", resizeBackward, slot(1) | slot(2) | slot(3), kNoSlots);
+FIT_REGISTER_GRAD("Upsample", upsampleBackward, slot(1), kNoSlots);
 
 }  // namespace fit
