@@ -5,7 +5,8 @@
 import * as ort from 'onnxruntime-node';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadEngineModel } from '../src/engine/load.js';
+import { loadEngineModel, prepareModel } from '../src/engine/load.js';
+import { foldBatchNorm } from '../src/onnx/fold-bn.js';
 import { loadAddon } from '../src/engine/addon.js';
 import { EngineModel } from '../src/engine/model.js';
 import { makeModel } from '../src/onnx/build.js';
@@ -55,8 +56,11 @@ async function forwardRatio(name: string, path: string, dims: number[]) {
   console.log(`forward  ${name.padEnd(22)} batch ${dims[0]}  engine ${engMs.toFixed(1)} ms  onnxruntime ${ortMs.toFixed(1)} ms  ratio ${(engMs / ortMs).toFixed(2)}x  (goal <= 2x)`);
 }
 
-async function backwardRatios(name: string, path: string, dims: number[]) {
-  const { engine, layers, graph } = loadEngineModel(path, { inputShapes: { [inputName(path)]: dims } });
+async function backwardRatios(name: string, path: string, dims: number[], foldBn: boolean) {
+  const prepared = prepareModel(path, { inputShapes: { [inputName(path)]: dims } });
+  const graph = foldBn ? foldBatchNorm(prepared.graph).graph : prepared.graph;
+  const layers = prepared.layers;
+  const engine = new EngineModel(graph);
   const data = randomData(dims.reduce((a, b) => a * b, 1));
   const session = await ortSession(path);
   const feeds = { [session.inputNames[0]!]: new ort.Tensor('float32', data, dims) };
@@ -71,7 +75,7 @@ async function backwardRatios(name: string, path: string, dims: number[]) {
   await session.release();
   engine.dispose();
   console.log(
-    `backward ${name.padEnd(22)} batch ${dims[0]}  fwd+bwd ${fbMs.toFixed(1)} ms = ${(fbMs / ortMs).toFixed(2)}x onnxruntime forward (goal <= 3.5x);` +
+    `backward ${(name + (foldBn ? ' (BN folded)' : '')).padEnd(34)} batch ${dims[0]}  fwd+bwd ${fbMs.toFixed(1)} ms = ${(fbMs / ortMs).toFixed(2)}x onnxruntime forward (goal <= 3.5x);` +
       `  with per-sample squares ${psMs.toFixed(1)} ms = ${(psMs / fbMs).toFixed(2)}x plain backward (goal <= 1.3x)`,
   );
 }
@@ -116,8 +120,10 @@ console.log(`onnx-fit bench: one thread, gemm path ${loadAddon().cpuFeatures().g
 if (want('gemm')) for (const n of [256, 512, 1024]) await gemmRatio(n);
 const ocrCls = join(root, 'node_modules', '@gutenye', 'ocr-models', 'assets', 'ch_ppocr_mobile_v2.0_cls_infer.onnx');
 if (want('backward')) {
-  await backwardRatios('PP-OCR mobile v2 cls', ocrCls, [32, 3, 48, 192]);
-  await backwardRatios('demo CNN', join(root, 'assets', 'demo', 'cnn.onnx'), [32, 1, 28, 28]);
+  for (const fold of [false, true]) {
+    await backwardRatios('PP-OCR mobile v2 cls', ocrCls, [32, 3, 48, 192], fold);
+    await backwardRatios('demo CNN', join(root, 'assets', 'demo', 'cnn.onnx'), [32, 1, 28, 28], fold);
+  }
 }
 if (want('forward')) {
   await forwardRatio('PP-OCR mobile v2 cls', join(root, 'node_modules', '@gutenye', 'ocr-models', 'assets', 'ch_ppocr_mobile_v2.0_cls_infer.onnx'), [32, 3, 48, 192]);

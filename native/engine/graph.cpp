@@ -11,7 +11,7 @@ static const Attr* findAttr(const Node& n, const std::string& key) {
   return it == n.attrs.end() ? nullptr : &it->second;
 }
 
-static void attrType(const Node& n, const std::string& key, const char* want) {
+[[noreturn]] static void attrType(const Node& n, const std::string& key, const char* want) {
   throw EngineError(ErrorCode::InvalidAttribute,
                     n.describe() + ": attribute '" + key + "' must be " + want);
 }
