@@ -1,4 +1,6 @@
 // Model.gradients / gradientsAsync: forward, a loss head (or explicit seeds), backward.
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <random>
 
@@ -25,9 +27,11 @@ struct GradJob {
   bool sample = false;
   uint64_t seed = 0;
   fit::BackwardRequest req;
+  std::vector<int> ranges;  // values whose min/max after forward are returned
 };
 
 struct GradOut {
+  std::vector<double> ranges;  // min, max per requested value
   bool perSampleSquares = false;
   std::vector<Tensor> outputs;
   std::vector<double> loss;
@@ -52,9 +56,24 @@ GradOut runWith(fit::Executor<T>& ex, GradJob& job, const std::atomic<bool>* abo
   GradOut out;
   out.perSampleSquares = job.req.perSampleSquares;
   ex.setKeepValues(true);
-  ex.pin(job.hasLoss ? std::vector<int>{job.lossValue} : std::vector<int>{});
+  std::vector<int> pinned = job.ranges;
+  if (job.hasLoss) pinned.push_back(job.lossValue);
+  ex.pin(pinned);
   ex.forward(job.inputs, abort);
   out.outputs = ex.outputs();
+  for (int id : job.ranges) {
+    const Tensor& v = ex.value(id);
+    double lo = INFINITY, hi = -INFINITY;
+    if (v.dtype == fit::DTypeOf<T>::value) {
+      const T* d = v.template data<T>();
+      for (int64_t i = 0; i < v.numel(); ++i) {
+        lo = std::min(lo, static_cast<double>(d[i]));
+        hi = std::max(hi, static_cast<double>(d[i]));
+      }
+    }
+    out.ranges.push_back(lo);
+    out.ranges.push_back(hi);
+  }
   fit::BackwardRequest req = job.req;
   for (auto& [id, t] : job.seeds) req.seeds.emplace_back(id, toCompute<T>(t));
   if (job.hasLoss) {
@@ -152,6 +171,11 @@ GradJob parseJob(const Napi::CallbackInfo& info, const fit::Graph& g, std::vecto
     }
   }
   job.req.perSampleSquares = r.Get("perSampleSquares").ToBoolean().Value();
+  Napi::Value ranges = r.Get("ranges");
+  if (ranges.IsArray()) {
+    Napi::Array a = ranges.As<Napi::Array>();
+    for (uint32_t i = 0; i < a.Length(); ++i) job.ranges.push_back(idFrom(a.Get(i), g, "range value"));
+  }
   if (!job.hasLoss && job.seeds.empty())
     throw EngineError(ErrorCode::Internal, "gradients() needs a loss or seeds");
   return job;
@@ -171,6 +195,9 @@ Napi::Object outToJs(Napi::Env env, const GradOut& o) {
   r.Set("loss", loss);
   if (o.targets.ptr) r.Set("targets", tensorToJs(env, o.targets));
   r.Set("grads", tensorsToJs(env, o.res.grads));
+  Napi::Float64Array ranges = Napi::Float64Array::New(env, o.ranges.size());
+  if (!o.ranges.empty()) std::memcpy(ranges.Data(), o.ranges.data(), o.ranges.size() * sizeof(double));
+  r.Set("ranges", ranges);
   r.Set("layerInputGrads", tensorsToJs(env, o.res.layerInputGrads));
   r.Set("sqWeightGrads", o.perSampleSquares ? tensorsToJs(env, o.res.sqWeightGrads) : Napi::Array::New(env));
   return r;

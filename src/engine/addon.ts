@@ -64,9 +64,13 @@ export interface NativeGradientRequest {
   /** layers: the gradient of the data input through this node only, and per-sample squared weight gradients */
   layers?: { node: number; dataInput: number; weightInput: number }[];
   perSampleSquares?: boolean;
+  /** value ids whose [min, max] after forward is returned */
+  ranges?: number[];
 }
 
 export interface NativeGradientResult {
+  /** [min, max] per requested range value */
+  ranges: Float64Array;
   outputs: NativeTensor[];
   /** per-sample loss l_i (empty without a loss head) */
   loss: Float64Array;

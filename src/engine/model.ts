@@ -71,6 +71,8 @@ export interface GradientRequest {
   /** quantizable layers by node name: own-copy input gradient and per-sample squared weight gradient */
   layers?: { node: string; dataInput: number; weightInput: number }[];
   perSampleSquares?: boolean;
+  /** tensors whose [min, max] after forward is returned (activation ranges) */
+  ranges?: string[];
   signal?: AbortSignal;
 }
 
@@ -81,6 +83,7 @@ export interface GradientResult {
   grads: Record<string, NativeTensor>;
   layerInputGrads: Record<string, NativeTensor>;
   sqWeightGrads: Record<string, NativeTensor>;
+  ranges: Record<string, [number, number]>;
 }
 
 export class EngineModel {
@@ -194,6 +197,7 @@ export class EngineModel {
       if (req.loss.target) out.loss.target = typed(req.loss.target);
     }
     out.want = (req.want ?? []).map((n) => this.tensorId(n, 'A wanted gradient'));
+    out.ranges = (req.ranges ?? []).map((n) => this.tensorId(n, 'A range'));
     out.layers = (req.layers ?? []).map((l) => {
       const node = this.nodeIndex.get(l.node);
       if (node === undefined) throw new InvalidInputError(`A layer names node '${l.node}', which the model does not have`);
@@ -211,6 +215,7 @@ export class EngineModel {
       grads: Object.fromEntries((req.want ?? []).map((n, i) => [n, r.grads[i]!])),
       layerInputGrads: Object.fromEntries(layers.map((l, i) => [l.node, r.layerInputGrads[i]!])),
       sqWeightGrads: req.perSampleSquares ? Object.fromEntries(layers.map((l, i) => [l.node, r.sqWeightGrads[i]!])) : {},
+      ranges: Object.fromEntries((req.ranges ?? []).map((n, i) => [n, [r.ranges[2 * i]!, r.ranges[2 * i + 1]!] as [number, number]])),
     };
   }
 
