@@ -1,20 +1,36 @@
 /**
  * fit.sensitivity(): Fisher traces of every quantizable layer's weight and input activation
- * (DESIGN.md "Numerical contract"), estimated over calibration data until the traces converge.
- * This module runs on the calling thread's engine; the worker pool shards the same loop.
+ * (DESIGN.md "Numerical contract"), estimated over calibration data until the traces converge,
+ * on a pool of worker threads (data sharded, results merged) or on the calling thread.
  */
+import { availableParallelism } from 'node:os';
+import { MessageChannel } from 'node:worker_threads';
 import { AbortError, InvalidInputError, InvalidOptionError } from '../errors.js';
 import { readModel, type OnnxModel } from '../onnx/read.js';
-import { foldBatchNorm } from '../onnx/fold-bn.js';
-import { declaredInputs, prepareModel } from '../engine/load.js';
-import { EngineModel, type GradientRequest } from '../engine/model.js';
+import { declaredInputs } from '../engine/load.js';
+import { fisherPool } from '../engine/pool.js';
+import type { FisherTask } from '../engine/fisher-worker.js';
 import { openData, type DataSpec } from '../data/source.js';
-import type { Graph, QuantizableLayer } from '../onnx/types.js';
-import { detectHead, type LikelihoodOption, type LossHead } from './head.js';
+import type { LikelihoodOption } from './head.js';
 import { channelIndex, channelSums } from './channels.js';
 import { SensitivityReport, type LayerSensitivity } from './report.js';
+import {
+  EngineCache,
+  emptyTrace,
+  mergeAccs,
+  mergeTrace,
+  runPass,
+  traceMean,
+  traceRelStdError,
+  traceStdError,
+  type BatchReport,
+  type Estimator,
+  type PassOptions,
+  type ShardResult,
+  type TraceState,
+} from './accumulate.js';
 
-export type Estimator = 'empirical' | 'sampled' | 'batch';
+export type { Estimator } from './accumulate.js';
 
 export interface SensitivityProgress {
   samples: number;
@@ -44,64 +60,39 @@ export interface SensitivityOptions {
   foldBatchNorm?: boolean;
   /** concrete shapes for inputs with dynamic dims other than the batch */
   inputShapes?: Record<string, number[]>;
+  /** worker threads (default: one per core; 1 runs on the calling thread) */
+  workers?: number;
   signal?: AbortSignal;
   onProgress?: (p: SensitivityProgress) => void;
 }
 
 const positive = (name: string, v: unknown, def: number, allowZero = false): number => {
   if (v === undefined) return def;
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || (!allowZero && v === 0) || (!allowZero && !Number.isInteger(v)))
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || (!allowZero && (v === 0 || !Number.isInteger(v))))
     throw new InvalidOptionError(`Expected a ${allowZero ? 'non-negative number' : 'positive integer'} for option ${name} but received ${String(v)}`);
   return v;
 };
 
-interface Prepared {
-  engine: EngineModel;
-  graph: Graph;
-  layers: QuantizableLayer[];
-  head: LossHead;
-}
-
-/** Running statistics of one trace. */
-class Trace {
-  sum = 0; // sum of per-unit values weighted by their sample counts
-  sumSq = 0;
-  n = 0; // samples
-  units = 0; // batches (weights) or samples (activations)
-  add(value: number, samples: number): void {
-    // value: the mean per-sample trace over `samples` samples
-    this.sum += value * samples;
-    this.sumSq += value * value * samples;
-    this.n += samples;
-    this.units += 1;
+/** Running totals for convergence and progress, fed by per-batch reports from any worker. */
+class Monitor {
+  w: TraceState[] = [];
+  a: TraceState[] = [];
+  samples = 0;
+  batches = 0;
+  add(r: BatchReport): void {
+    if (!this.w.length) {
+      this.w = r.w.map(() => emptyTrace());
+      this.a = r.a.map(() => emptyTrace());
+    }
+    r.w.forEach((t, i) => mergeTrace(this.w[i]!, t));
+    r.a.forEach((t, i) => mergeTrace(this.a[i]!, t));
+    this.samples += r.samples;
+    this.batches += 1;
   }
-  mean(): number {
-    return this.n ? this.sum / this.n : 0;
+  maxRel(): number {
+    if (!this.w.length) return Number.POSITIVE_INFINITY;
+    return Math.max(...this.w.map(traceRelStdError), ...this.a.map(traceRelStdError));
   }
-  /** standard error of the mean (batch-means estimate when units are batches) */
-  stdError(): number | null {
-    if (this.units < 2 || this.n === 0) return null;
-    const m = this.mean();
-    const varUnits = Math.max(0, this.sumSq / this.n - m * m) * (this.units / (this.units - 1));
-    return Math.sqrt(varUnits / this.units);
-  }
-  relStdError(): number {
-    const se = this.stdError();
-    const m = this.mean();
-    if (se === null) return Number.POSITIVE_INFINITY;
-    return m === 0 ? (se === 0 ? 0 : Number.POSITIVE_INFINITY) : se / Math.abs(m);
-  }
-}
-
-interface LayerAcc {
-  layer: QuantizableLayer;
-  diag: Float64Array;
-  dims: number[];
-  wTrace: Trace;
-  aTrace: Trace;
-  aMin: number;
-  aMax: number;
-  aCount: number;
 }
 
 export async function sensitivity(source: string | Uint8Array, options: SensitivityOptions): Promise<SensitivityReport> {
@@ -112,7 +103,7 @@ export async function sensitivity(source: string | Uint8Array, options: Sensitiv
   const tolerance = positive('tolerance', options.tolerance, 0.05, true);
   const mcSamples = positive('mcSamples', options.mcSamples, 1);
   const seed = positive('seed', options.seed, 1, true);
-  const fold = options.foldBatchNorm ?? true;
+  const workersOpt = positive('workers', options.workers, availableParallelism());
   const inputs = declaredInputs(model);
   const data = openData(options.data, { inputs }, { batchSize, maxSamples: options.maxSamples });
   const estimator: Estimator = options.estimator ?? (data.hasLabels ? 'empirical' : 'sampled');
@@ -120,147 +111,146 @@ export async function sensitivity(source: string | Uint8Array, options: Sensitiv
     throw new InvalidOptionError(`Expected 'empirical', 'sampled' or 'batch' for option estimator but received '${String(estimator)}'`);
   if ((estimator === 'empirical' || estimator === 'batch') && data.hasLabels === false)
     throw new InvalidOptionError(`The '${estimator}' estimator needs labels: pass data.labels, or use estimator 'sampled' (label-free)`);
+  const pass: PassOptions = {
+    estimator,
+    likelihood: options.likelihood ?? 'auto',
+    mcSamples,
+    seed,
+    foldBatchNorm: options.foldBatchNorm ?? true,
+    inputShapes: options.inputShapes,
+    labelsKind: data.labelsKind,
+  };
+  const signal = options.signal;
+  if (signal?.aborted) throw new AbortError('sensitivity() was aborted before it started');
 
-  const cache = new Map<string, Prepared>();
-  const prepare = (shapes: Record<string, number[]>): Prepared => {
-    const key = JSON.stringify(shapes);
-    let p = cache.get(key);
-    if (!p) {
-      const prepared = prepareModel(model, { inputShapes: { ...(options.inputShapes ?? {}), ...shapes } });
-      const graph = fold ? foldBatchNorm(prepared.graph).graph : prepared.graph;
-      const head = detectHead(graph, options.likelihood ?? 'auto', data.labelsKind);
-      p = { engine: new EngineModel(graph), graph, layers: prepared.layers, head };
-      cache.set(key, p);
-    }
-    return p;
+  const monitor = new Monitor();
+  const converged = () => tolerance > 0 && monitor.samples >= minSamples && monitor.maxRel() < tolerance;
+  const onBatch = (r: BatchReport) => {
+    monitor.add(r);
+    options.onProgress?.({ samples: monitor.samples, total: data.samples, batches: monitor.batches, maxRelStdError: monitor.maxRel() });
   };
 
-  let accs: LayerAcc[] | undefined;
-  let head: LossHead | undefined;
-  let samples = 0;
-  let batches = 0;
-  const maxRel = () => (accs ? Math.max(...accs.flatMap((a) => [a.wTrace.relStdError(), a.aTrace.relStdError()])) : Number.POSITIVE_INFINITY);
+  // Workers need data they can open themselves: arrays or .npy paths (not a one-shot iterable).
+  const batchCount = data.ranges?.length ?? 1;
+  const workers = data.ranges ? Math.max(1, Math.min(workersOpt, batchCount)) : 1;
+  const cache = new EngineCache(model, pass);
+  let result: ShardResult | undefined;
   try {
-    for await (const batch of data.batches()) {
-      if (options.signal?.aborted) throw new AbortError('sensitivity() was aborted');
-      const shapes = Object.fromEntries(Object.entries(batch.inputs).map(([k, v]) => [k, v.dims]));
-      const p = prepare(shapes);
-      head = p.head;
-      const n = Object.values(batch.inputs)[0]!.dims[0]!;
-      if (!accs) {
-        accs = p.layers.map((layer) => {
-          const w = p.graph.initializers.get(layer.weight)!;
-          const actDims = p.graph.shapes.get(layer.activation) ?? [];
-          return {
-            layer,
-            diag: new Float64Array(w.data.length),
-            dims: w.dims,
-            wTrace: new Trace(),
-            aTrace: new Trace(),
-            aMin: Number.POSITIVE_INFINITY,
-            aMax: Number.NEGATIVE_INFINITY,
-            aCount: actDims.slice(1).reduce((a, b) => a * b, 1),
-          };
-        });
-      }
-      const req: GradientRequest = {
-        loss: { tensor: p.head.tensor, likelihood: p.head.likelihood },
-        layers: p.layers.map((l) => ({ node: l.name, dataInput: l.op === 'MatMul' ? 1 - l.weightInput : 0, weightInput: l.weightInput })),
-        perSampleSquares: estimator !== 'batch',
-        want: estimator === 'batch' ? p.layers.map((l) => l.weight) : [],
-        ranges: p.layers.map((l) => l.activation),
-        signal: options.signal,
-      };
-      const draws = estimator === 'sampled' ? mcSamples : 1;
-      const wContrib = accs.map(() => 0);
-      const aPerSample = accs.map(() => new Float64Array(n));
-      for (let r = 0; r < draws; r++) {
-        if (estimator === 'sampled') req.loss!.sampleSeed = (Math.imul(seed + 1, 2654435761) + Math.imul(batch.start + 1, 40503) + r) >>> 0;
-        else req.loss!.target = batch.labels as { dims: number[]; data: BigInt64Array | Float32Array };
-        const res = await p.engine.gradientsAsync(batch.inputs, req);
-        for (const l of res.loss) if (!Number.isFinite(l)) throw new InvalidInputError(`The loss is not finite on the batch starting at sample ${batch.start}; check the inputs and labels there`);
-        accs.forEach((a, li) => {
-          const name = a.layer.name;
-          const scale = 1 / draws;
-          let tr = 0;
-          if (estimator === 'batch') {
-            const g = res.grads[a.layer.weight]!.data as Float32Array;
-            for (let j = 0; j < g.length; j++) {
-              const v = (g[j]! * g[j]!) / n;
-              a.diag[j]! += v;
-              tr += v;
-            }
-          } else {
-            const sq = res.sqWeightGrads[name]!.data as Float32Array;
-            for (let j = 0; j < sq.length; j++) {
-              a.diag[j]! += sq[j]! * scale;
-              tr += sq[j]! * scale;
-            }
-          }
-          wContrib[li]! += tr;
-          const ag = res.layerInputGrads[name]!.data as Float32Array;
-          const per = ag.length / n;
-          const dst = aPerSample[li]!;
-          for (let i = 0; i < n; i++) {
-            let s = 0;
-            for (let k = i * per; k < (i + 1) * per; k++) s += ag[k]! * ag[k]!;
-            dst[i]! += s * scale;
-          }
-          const [lo, hi] = res.ranges[a.layer.activation]!;
-          a.aMin = Math.min(a.aMin, lo);
-          a.aMax = Math.max(a.aMax, hi);
-        });
-      }
-      accs.forEach((a, li) => {
-        // batch estimator: one value per batch (B * sum g^2 = sum G^2 / B); others: per-sample mean of the batch
-        a.wTrace.add(estimator === 'batch' ? wContrib[li]! : wContrib[li]! / n, estimator === 'batch' ? 1 : n);
-        for (const v of aPerSample[li]!) a.aTrace.add(v, 1);
-      });
-      samples += n;
-      batches += 1;
-      const rel = maxRel();
-      options.onProgress?.({ samples, total: data.samples, batches, maxRelStdError: rel });
-      if (tolerance > 0 && samples >= minSamples && rel < tolerance) break;
+    if (workers === 1) {
+      result = await runPass(cache, data.batches(), pass, (engine, feeds, req) => engine.gradientsAsync(feeds, { ...req, signal }), onBatch, () =>
+        signal?.aborted ? 'abort' : converged() ? 'stop' : undefined,
+      );
+    } else {
+      result = await runPool(source, model.name, options.data, batchSize, options.maxSamples, pass, workers, onBatch, converged, signal);
     }
+    if (!result || result.samples === 0) throw new InvalidInputError('The calibration data holds no samples');
+    // The report's names, shapes and weights come from a graph prepared on this thread.
+    const firstBatch = data.ranges?.[0]?.count ?? batchSize;
+    const shapes = Object.fromEntries(inputs.map((i) => [i.name, [firstBatch, ...(data.sampleDims?.[i.name] ?? [])]]));
+    return buildReport(model.name, cache.first() ?? cache.get(shapes), result, pass);
+  } catch (e) {
+    if (signal?.aborted && !(e instanceof AbortError)) throw new AbortError('sensitivity() was aborted', { cause: e });
+    throw e;
   } finally {
-    for (const p of cache.values()) p.engine.dispose();
+    cache.dispose();
   }
-  if (!accs || samples === 0 || !head) throw new InvalidInputError('The calibration data holds no samples');
-  const graph = [...cache.values()][0]!.graph;
-  const units = estimator === 'batch' ? batches : samples;
-  const layers: LayerSensitivity[] = accs.map((a) => {
-    const w = graph.initializers.get(a.layer.weight)!.data as Float32Array;
+}
+
+async function runPool(
+  source: string | Uint8Array,
+  name: string,
+  spec: DataSpec,
+  batchSize: number,
+  maxSamples: number | undefined,
+  pass: PassOptions,
+  workers: number,
+  onBatch: (r: BatchReport) => void,
+  converged: () => boolean,
+  signal: AbortSignal | undefined,
+): Promise<ShardResult | undefined> {
+  const pool = fisherPool(workers);
+  const flag = new Int32Array(new SharedArrayBuffer(4));
+  const onAbort = () => Atomics.store(flag, 0, 2);
+  signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    const runs = Array.from({ length: workers }, async (_, w) => {
+      const { port1, port2 } = new MessageChannel();
+      let received = 0;
+      port1.on('message', (r: BatchReport) => {
+        received++;
+        onBatch(r);
+        if (Atomics.load(flag, 0) === 0 && converged()) Atomics.store(flag, 0, 1);
+      });
+      const task: FisherTask = { source, name, data: spec, batchSize, maxSamples, pass, worker: w, workers, port: port2, flag };
+      try {
+        const r = (await pool.run(task, { transferList: [port2] })) as ShardResult | undefined;
+        // The task can settle before its last progress messages are delivered: drain them.
+        for (let i = 0; r && received < r.batches && i < 200; i++) await new Promise((res) => setTimeout(res, 5));
+        return r;
+      } finally {
+        port1.close();
+      }
+    });
+    const settled = await Promise.allSettled(runs);
+    const failed = settled.find((s) => s.status === 'rejected');
+    if (Atomics.load(flag, 0) === 2) throw new AbortError('sensitivity() was aborted');
+    if (failed) throw (failed as PromiseRejectedResult).reason;
+    let merged: ShardResult | undefined;
+    for (const s of settled) {
+      const r = (s as PromiseFulfilledResult<ShardResult | undefined>).value;
+      if (!r) continue;
+      if (!merged) merged = r;
+      else {
+        mergeAccs(merged.layers, r.layers);
+        merged.samples += r.samples;
+        merged.batches += r.batches;
+      }
+    }
+    return merged;
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+    await pool.destroy();
+  }
+}
+
+function buildReport(modelName: string, p: ReturnType<EngineCache['get']>, result: ShardResult, pass: PassOptions): SensitivityReport {
+  const units = pass.estimator === 'batch' ? result.batches : result.samples;
+  const layers: LayerSensitivity[] = p.layers.map((layer, li) => {
+    const acc = result.layers[li]!;
+    const w = p.graph.initializers.get(layer.weight)!;
+    const wd = w.data as Float32Array;
     let wMin = Number.POSITIVE_INFINITY;
     let wMax = Number.NEGATIVE_INFINITY;
-    for (const v of w) {
+    for (const v of wd) {
       if (v < wMin) wMin = v;
       if (v > wMax) wMax = v;
     }
-    const diag = a.diag.map((v) => v / units);
-    const node = graph.nodes.find((nd) => nd.name === a.layer.name)!;
+    const diag = acc.diag.map((v) => v / units);
+    const node = p.graph.nodes.find((nd) => nd.name === layer.name)!;
+    const actDims = p.graph.shapes.get(layer.activation) ?? [];
     return {
-      name: a.layer.name,
-      op: a.layer.op,
+      name: layer.name,
+      op: layer.op,
       weight: {
-        name: a.layer.weight,
-        count: a.layer.count,
+        name: layer.weight,
+        count: layer.count,
         min: wMin,
         max: wMax,
-        fisherTrace: a.wTrace.mean(),
-        stdError: a.wTrace.stdError(),
+        fisherTrace: traceMean(acc.w),
+        stdError: traceStdError(acc.w),
         fisherDiagonal: diag,
-        channelTraces: channelSums(diag, channelIndex(a.layer, node, a.dims)),
-        dims: a.dims,
+        channelTraces: channelSums(diag, channelIndex(layer, node, w.dims)),
+        dims: w.dims,
       },
       activation: {
-        name: a.layer.activation,
-        count: a.aCount,
-        min: a.aMin,
-        max: a.aMax,
-        fisherTrace: a.aTrace.mean(),
-        stdError: a.aTrace.stdError(),
+        name: layer.activation,
+        count: actDims.slice(1).reduce((a, b) => a * b, 1),
+        min: acc.aMin,
+        max: acc.aMax,
+        fisherTrace: traceMean(acc.a),
+        stdError: traceStdError(acc.a),
       },
     };
   });
-  return new SensitivityReport(model.name, estimator, head.likelihood, samples, fold, layers);
+  return new SensitivityReport(modelName, pass.estimator, result.likelihood, result.samples, pass.foldBatchNorm, layers);
 }

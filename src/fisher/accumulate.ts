@@ -1,0 +1,243 @@
+/**
+ * The Fisher pass over a stream of batches: per-layer accumulators (full weight Fisher diagonal,
+ * running trace statistics, activation ranges) that merge across workers by addition.
+ */
+import { AbortError, InvalidInputError } from '../errors.js';
+import { prepareModel } from '../engine/load.js';
+import { EngineModel, type GradientRequest, type GradientResult, type Inputs } from '../engine/model.js';
+import { foldBatchNorm } from '../onnx/fold-bn.js';
+import type { OnnxModel } from '../onnx/read.js';
+import type { Graph, QuantizableLayer } from '../onnx/types.js';
+import type { Batch } from '../data/source.js';
+import { detectHead, type LikelihoodOption, type LossHead } from './head.js';
+
+export type Estimator = 'empirical' | 'sampled' | 'batch';
+
+/** Running statistics of one trace: sums over units (batches for weights, samples for activations). */
+export interface TraceState {
+  sum: number;
+  sumSq: number;
+  n: number;
+  units: number;
+}
+
+export const emptyTrace = (): TraceState => ({ sum: 0, sumSq: 0, n: 0, units: 0 });
+
+/** value: the mean per-sample trace over `samples` samples of one unit. */
+export function addTrace(t: TraceState, value: number, samples: number): void {
+  t.sum += value * samples;
+  t.sumSq += value * value * samples;
+  t.n += samples;
+  t.units += 1;
+}
+
+export function mergeTrace(into: TraceState, t: TraceState): void {
+  into.sum += t.sum;
+  into.sumSq += t.sumSq;
+  into.n += t.n;
+  into.units += t.units;
+}
+
+export const traceMean = (t: TraceState): number => (t.n ? t.sum / t.n : 0);
+
+/** Standard error of the mean (a batch-means estimate when the units are batches). */
+export function traceStdError(t: TraceState): number | null {
+  if (t.units < 2 || t.n === 0) return null;
+  const m = traceMean(t);
+  const v = Math.max(0, t.sumSq / t.n - m * m) * (t.units / (t.units - 1));
+  return Math.sqrt(v / t.units);
+}
+
+export function traceRelStdError(t: TraceState): number {
+  const se = traceStdError(t);
+  const m = traceMean(t);
+  if (se === null) return Number.POSITIVE_INFINITY;
+  return m === 0 ? (se === 0 ? 0 : Number.POSITIVE_INFINITY) : se / Math.abs(m);
+}
+
+export interface LayerAcc {
+  /** sum of per-unit Fisher diagonal contributions */
+  diag: Float64Array;
+  w: TraceState;
+  a: TraceState;
+  aMin: number;
+  aMax: number;
+}
+
+export interface ShardResult {
+  layers: LayerAcc[];
+  samples: number;
+  batches: number;
+  likelihood: string;
+}
+
+export interface PassOptions {
+  estimator: Estimator;
+  likelihood: LikelihoodOption;
+  mcSamples: number;
+  seed: number;
+  foldBatchNorm: boolean;
+  inputShapes?: Record<string, number[]>;
+  labelsKind?: 'class' | 'target';
+}
+
+interface Prepared {
+  engine: EngineModel;
+  graph: Graph;
+  layers: QuantizableLayer[];
+  head: LossHead;
+}
+
+/** Engines per concrete input shape (the last batch is usually smaller). */
+export class EngineCache {
+  private readonly cache = new Map<string, Prepared>();
+  constructor(
+    private readonly model: OnnxModel,
+    private readonly opts: PassOptions,
+  ) {}
+  get(shapes: Record<string, number[]>): Prepared {
+    const key = JSON.stringify(shapes);
+    let p = this.cache.get(key);
+    if (!p) {
+      const prepared = prepareModel(this.model, { inputShapes: { ...(this.opts.inputShapes ?? {}), ...shapes } });
+      const graph = this.opts.foldBatchNorm ? foldBatchNorm(prepared.graph).graph : prepared.graph;
+      const head = detectHead(graph, this.opts.likelihood, this.opts.labelsKind);
+      p = { engine: new EngineModel(graph), graph, layers: prepared.layers, head };
+      this.cache.set(key, p);
+    }
+    return p;
+  }
+  first(): Prepared | undefined {
+    return this.cache.values().next().value;
+  }
+  dispose(): void {
+    for (const p of this.cache.values()) p.engine.dispose();
+    this.cache.clear();
+  }
+}
+
+export type Compute = (engine: EngineModel, inputs: Inputs, req: GradientRequest) => Promise<GradientResult> | GradientResult;
+
+/** Per-batch deltas reported for convergence checks and progress. */
+export interface BatchReport {
+  samples: number;
+  w: TraceState[];
+  a: TraceState[];
+}
+
+export function emptyAccs(p: Prepared): LayerAcc[] {
+  return p.layers.map((l) => ({
+    diag: new Float64Array(p.graph.initializers.get(l.weight)!.data.length),
+    w: emptyTrace(),
+    a: emptyTrace(),
+    aMin: Number.POSITIVE_INFINITY,
+    aMax: Number.NEGATIVE_INFINITY,
+  }));
+}
+
+/** Processes one batch into `accs`; returns the batch's trace deltas. */
+export async function accumulateBatch(p: Prepared, accs: LayerAcc[], batch: Batch, opts: PassOptions, compute: Compute): Promise<BatchReport> {
+  const n = Object.values(batch.inputs)[0]!.dims[0]!;
+  const req: GradientRequest = {
+    loss: { tensor: p.head.tensor, likelihood: p.head.likelihood },
+    layers: p.layers.map((l) => ({ node: l.name, dataInput: l.op === 'MatMul' ? 1 - l.weightInput : 0, weightInput: l.weightInput })),
+    perSampleSquares: opts.estimator !== 'batch',
+    want: opts.estimator === 'batch' ? p.layers.map((l) => l.weight) : [],
+    ranges: p.layers.map((l) => l.activation),
+  };
+  const draws = opts.estimator === 'sampled' ? opts.mcSamples : 1;
+  const wContrib = accs.map(() => 0);
+  const aPerSample = accs.map(() => new Float64Array(n));
+  for (let r = 0; r < draws; r++) {
+    if (opts.estimator === 'sampled') req.loss!.sampleSeed = (Math.imul(opts.seed + 1, 2654435761) + Math.imul(batch.start + 1, 40503) + r) >>> 0;
+    else req.loss!.target = batch.labels as { dims: number[]; data: BigInt64Array | Float32Array };
+    const res = await compute(p.engine, batch.inputs, req);
+    for (const l of res.loss)
+      if (!Number.isFinite(l)) throw new InvalidInputError(`The loss is not finite on the batch starting at sample ${batch.start}; check the inputs and labels there`);
+    const scale = 1 / draws;
+    p.layers.forEach((layer, li) => {
+      const a = accs[li]!;
+      let tr = 0;
+      if (opts.estimator === 'batch') {
+        const g = res.grads[layer.weight]!.data as Float32Array;
+        for (let j = 0; j < g.length; j++) {
+          const v = (g[j]! * g[j]!) / n;
+          a.diag[j]! += v;
+          tr += v;
+        }
+      } else {
+        const sq = res.sqWeightGrads[layer.name]!.data as Float32Array;
+        for (let j = 0; j < sq.length; j++) {
+          const v = sq[j]! * scale;
+          a.diag[j]! += v;
+          tr += v;
+        }
+      }
+      wContrib[li]! += tr;
+      const ag = res.layerInputGrads[layer.name]!.data as Float32Array;
+      const per = ag.length / n;
+      const dst = aPerSample[li]!;
+      for (let i = 0; i < n; i++) {
+        let s = 0;
+        for (let k = i * per; k < (i + 1) * per; k++) s += ag[k]! * ag[k]!;
+        dst[i]! += s * scale;
+      }
+      const [lo, hi] = res.ranges[layer.activation]!;
+      a.aMin = Math.min(a.aMin, lo);
+      a.aMax = Math.max(a.aMax, hi);
+    });
+  }
+  const report: BatchReport = { samples: n, w: [], a: [] };
+  accs.forEach((a, li) => {
+    const wd = emptyTrace();
+    // batch estimator: one value per batch (B * sum g^2 = sum G^2 / B); others: the batch's mean per-sample trace
+    addTrace(wd, opts.estimator === 'batch' ? wContrib[li]! : wContrib[li]! / n, opts.estimator === 'batch' ? 1 : n);
+    const ad = emptyTrace();
+    for (const v of aPerSample[li]!) addTrace(ad, v, 1);
+    mergeTrace(a.w, wd);
+    mergeTrace(a.a, ad);
+    report.w.push(wd);
+    report.a.push(ad);
+  });
+  return report;
+}
+
+export function mergeAccs(into: LayerAcc[], from: LayerAcc[]): void {
+  into.forEach((a, i) => {
+    const b = from[i]!;
+    for (let j = 0; j < a.diag.length; j++) a.diag[j]! += b.diag[j]!;
+    mergeTrace(a.w, b.w);
+    mergeTrace(a.a, b.a);
+    a.aMin = Math.min(a.aMin, b.aMin);
+    a.aMax = Math.max(a.aMax, b.aMax);
+  });
+}
+
+/** Runs a stream of batches; `shouldStop` is polled between batches. */
+export async function runPass(
+  cache: EngineCache,
+  batches: AsyncIterable<Batch>,
+  opts: PassOptions,
+  compute: Compute,
+  onBatch: (r: BatchReport) => void,
+  shouldStop: () => 'stop' | 'abort' | undefined,
+): Promise<ShardResult | undefined> {
+  let accs: LayerAcc[] | undefined;
+  let samples = 0;
+  let batchCount = 0;
+  let likelihood = '';
+  for await (const batch of batches) {
+    const s = shouldStop();
+    if (s === 'abort') throw new AbortError('sensitivity() was aborted');
+    if (s === 'stop') break;
+    const shapes = Object.fromEntries(Object.entries(batch.inputs).map(([k, v]) => [k, v.dims]));
+    const p = cache.get(shapes);
+    likelihood = p.head.likelihood;
+    accs ??= emptyAccs(p);
+    const r = await accumulateBatch(p, accs, batch, opts, compute);
+    samples += r.samples;
+    batchCount += 1;
+    onBatch(r);
+  }
+  return accs ? { layers: accs, samples, batches: batchCount, likelihood } : undefined;
+}
