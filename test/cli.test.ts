@@ -75,3 +75,15 @@ t.test('demo runs on the bundled model', async (t) => {
   t.match(r.stdout, /Quantizable layers: 4/);
   t.match(r.stdout, /logits/);
 });
+
+t.test('readNpy of a file on disk returns the values written (not the header bytes)', async (t) => {
+  const { readNpy } = await import('../src/data/npy.js');
+  const p = join(dir, 'vals.npy');
+  writeNpy(p, { dims: [2, 3], dtype: 'float32', data: Float32Array.from([1, 2, 3, 4, 5, 6]) });
+  const back = readNpy(p);
+  t.same(back.dims, [2, 3]);
+  t.same(Array.from(back.data as Float32Array), [1, 2, 3, 4, 5, 6]);
+  const q = join(dir, 'labels.npy');
+  writeNpy(q, { dims: [3], dtype: 'int64', data: BigInt64Array.from([7n, 0n, 9n]) });
+  t.same(Array.from(readNpy(q).data as BigInt64Array), [7n, 0n, 9n]);
+});

@@ -66,7 +66,8 @@ export function parseNpy(bytes: Uint8Array, name = 'the .npy data'): NpyArray {
     throw new InvalidInputError(
       `${name} is truncated: shape (${dims.join(', ')}) needs ${need} bytes of data but ${bytes.length - dataStart} are present`,
     );
-  const copy = bytes.slice(dataStart, dataStart + need); // fresh, aligned buffer
+  // A fresh, aligned copy (Buffer#slice would be a view into a pooled ArrayBuffer).
+  const copy = new Uint8Array(bytes.subarray(dataStart, dataStart + need));
   const buf = copy.buffer;
   const data: NpyData =
     dtype === 'float32'
