@@ -7,6 +7,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadEngineModel, prepareModel } from '../src/engine/load.js';
 import { foldBatchNorm } from '../src/onnx/fold-bn.js';
+import { sensitivity } from '../src/fisher/sensitivity.js';
 import { loadAddon } from '../src/engine/addon.js';
 import { EngineModel } from '../src/engine/model.js';
 import { makeModel } from '../src/onnx/build.js';
@@ -80,6 +81,34 @@ async function backwardRatios(name: string, path: string, dims: number[], foldBn
   );
 }
 
+async function fisherThroughput(name: string, path: string, dims: number[], samples: number) {
+  const [b, ...rest] = dims;
+  const n = samples;
+  const data = randomData(n * rest.reduce((a, c) => a * c, 1), 4);
+  const session = await ortSession(path);
+  const feeds = { [session.inputNames[0]!]: new ort.Tensor('float32', data.subarray(0, b! * rest.reduce((a, c) => a * c, 1)), dims) };
+  const ortMs = await median(() => session.run(feeds));
+  await session.release();
+  const line: string[] = [];
+  let one = 0;
+  for (const workers of [1, 2]) {
+    const t0 = performance.now();
+    await sensitivity(path, {
+      data: { input: { dims: [n, ...rest], data } },
+      inputShapes: { [inputName(path)]: dims },
+      batchSize: b,
+      tolerance: 0,
+      workers,
+    });
+    const sec = (performance.now() - t0) / 1000;
+    const rate = n / sec;
+    if (workers === 1) one = rate;
+    const perBatchMs = (sec * 1000) / (n / b!);
+    line.push(`${workers} worker(s) ${rate.toFixed(1)} samples/s` + (workers === 1 ? ` (${(perBatchMs / ortMs).toFixed(2)}x onnxruntime forward per batch)` : ` (${(rate / one).toFixed(2)}x of 1 worker)`));
+  }
+  console.log(`fisher   ${name.padEnd(22)} batch ${b}, ${n} samples, sampled estimator: ${line.join('; ')}`);
+}
+
 function inputName(path: string): string {
   return path.includes('cnn.onnx') ? 'input' : 'x';
 }
@@ -124,6 +153,10 @@ if (want('backward')) {
     await backwardRatios('PP-OCR mobile v2 cls', ocrCls, [32, 3, 48, 192], fold);
     await backwardRatios('demo CNN', join(root, 'assets', 'demo', 'cnn.onnx'), [32, 1, 28, 28], fold);
   }
+}
+if (want('fisher')) {
+  await fisherThroughput('PP-OCR mobile v2 cls', ocrCls, [32, 3, 48, 192], 256);
+  await fisherThroughput('demo CNN', join(root, 'assets', 'demo', 'cnn.onnx'), [32, 1, 28, 28], 2048);
 }
 if (want('forward')) {
   await forwardRatio('PP-OCR mobile v2 cls', join(root, 'node_modules', '@gutenye', 'ocr-models', 'assets', 'ch_ppocr_mobile_v2.0_cls_infer.onnx'), [32, 3, 48, 192]);

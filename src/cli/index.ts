@@ -8,6 +8,7 @@ import { readNpy, toFloat32 } from '../data/npy.js';
 import { packageRoot } from '../engine/addon.js';
 import type { Inputs } from '../engine/model.js';
 import { formatInspect } from './inspect.js';
+import { registerScore, registerSensitivity, runSensitivity } from './sensitivity.js';
 
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
@@ -85,12 +86,20 @@ export function program(): Command {
     .addOption(new Option('--seed <n>', 'seed of the random input').default(1).argParser(positiveInt('--seed')))
     .option('--json <file>', 'write the report as JSON')
     .action(runInspect);
+  registerSensitivity(p);
+  registerScore(p);
   p.command('demo')
     .description('run the main job on the small model shipped with the package')
-    .action(async () => {
-      const model = join(packageRoot, 'assets', 'demo', 'cnn.onnx');
-      process.stdout.write(`onnx-fit demo: inspecting ${model}\n\n`);
-      await runInspect(model, { input: [], shape: [], batch: 2, seed: 1 });
+    .option('--json <file>', 'also write the sensitivity report as JSON')
+    .action(async (o: { json?: string }) => {
+      const dir = join(packageRoot, 'assets', 'demo');
+      const model = join(dir, 'cnn.onnx');
+      const x = join(dir, 'calib_x.npy');
+      const y = join(dir, 'calib_y.npy');
+      process.stdout.write(`onnx-fit demo: a CNN trained on Fashion-MNIST (${model}) and 512 calibration images\n\n`);
+      await runInspect(model, { input: [`input=${x}`], shape: [], batch: 2, seed: 1 });
+      process.stdout.write('\nFisher sensitivity (FIT) of every quantizable layer:\n\n');
+      await runSensitivity(model, { input: [x], inputName: [], labels: y, shape: [], foldBn: true, tolerance: 0, json: o.json });
     });
   return p;
 }
