@@ -135,6 +135,22 @@ export function emptyAccs(p: Prepared): LayerAcc[] {
   }));
 }
 
+/** Class labels must index the categorical head's classes (named by sample: the engine only knows the batch position). */
+function checkClassLabels(p: Prepared, batch: Batch, n: number): void {
+  const y = batch.labels?.data;
+  const c = p.graph.shapes.get(p.head.tensor)?.at(-1);
+  if (p.head.likelihood !== 'categorical' || !y || !c) return;
+  const per = Math.max(1, y.length / n);
+  for (let i = 0; i < y.length; i++) {
+    const v = Number(y[i]!);
+    if (!(Number.isInteger(v) && v >= 0 && v < c))
+      throw new InvalidInputError(
+        `The labels hold class label ${v} for sample ${batch.start + Math.floor(i / per)}${per > 1 ? ` (position ${i % per})` : ''}, ` +
+          `but the model's output '${p.head.output}' has ${c} classes; class labels must be integers 0..${c - 1}`,
+      );
+  }
+}
+
 /** Processes one batch into `accs`; returns the batch's trace deltas. */
 export async function accumulateBatch(p: Prepared, accs: LayerAcc[], batch: Batch, opts: PassOptions, compute: Compute): Promise<BatchReport> {
   const n = Object.values(batch.inputs)[0]!.dims[0]!;
@@ -145,6 +161,7 @@ export async function accumulateBatch(p: Prepared, accs: LayerAcc[], batch: Batc
     want: opts.estimator === 'batch' ? p.layers.map((l) => l.weight) : [],
     ranges: p.layers.map((l) => l.activation),
   };
+  if (opts.estimator !== 'sampled') checkClassLabels(p, batch, n);
   const draws = opts.estimator === 'sampled' ? opts.mcSamples : 1;
   const wContrib = accs.map(() => 0);
   const aPerSample = accs.map(() => new Float64Array(n));

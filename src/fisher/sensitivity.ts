@@ -5,7 +5,8 @@
  */
 import { availableParallelism } from 'node:os';
 import { MessageChannel } from 'node:worker_threads';
-import { AbortError, InvalidInputError, InvalidOptionError } from '../errors.js';
+import * as errors from '../errors.js';
+import { AbortError, InvalidInputError, InvalidOptionError, OnnxFitError } from '../errors.js';
 import { readModel, type OnnxModel } from '../onnx/read.js';
 import { declaredInputs } from '../engine/load.js';
 import { fisherPool } from '../engine/pool.js';
@@ -98,13 +99,21 @@ class Monitor {
 export async function sensitivity(source: string | Uint8Array, options: SensitivityOptions): Promise<SensitivityReport> {
   if (!options || typeof options !== 'object') throw new InvalidOptionError('sensitivity(model, options) needs an options object with data');
   const model: OnnxModel = readModel(source);
-  const batchSize = positive('batchSize', options.batchSize, 32);
+  const requestedBatch = positive('batchSize', options.batchSize, 32);
   const minSamples = positive('minSamples', options.minSamples, 64);
   const tolerance = positive('tolerance', options.tolerance, 0.05, true);
   const mcSamples = positive('mcSamples', options.mcSamples, 1);
   const seed = positive('seed', options.seed, 1, true);
   const workersOpt = positive('workers', options.workers, availableParallelism());
   const inputs = declaredInputs(model);
+  // A model exported with a fixed batch of 1 is fed sample by sample (per-sample Fisher does not
+  // depend on the batching); the batch estimator cannot form its batches on it.
+  const fixedOne = inputs.find((i) => i.dims[0] === 1);
+  if (fixedOne && options.estimator === 'batch' && options.batchSize !== undefined && requestedBatch > 1)
+    throw new InvalidOptionError(
+      `Model input '${fixedOne.name}' has a fixed batch of 1 ([${fixedOne.dims.map((d) => d ?? '?').join(', ')}]), so the 'batch' estimator cannot use batches of ${requestedBatch}; pass batchSize: 1 or use the 'empirical' estimator`,
+    );
+  const batchSize = fixedOne ? 1 : requestedBatch;
   const data = openData(options.data, { inputs }, { batchSize, maxSamples: options.maxSamples });
   const estimator: Estimator = options.estimator ?? (data.hasLabels ? 'empirical' : 'sampled');
   if (!['empirical', 'sampled', 'batch'].includes(estimator))
@@ -194,7 +203,7 @@ async function runPool(
     const settled = await Promise.allSettled(runs);
     const failed = settled.find((s) => s.status === 'rejected');
     if (Atomics.load(flag, 0) === 2) throw new AbortError('sensitivity() was aborted');
-    if (failed) throw (failed as PromiseRejectedResult).reason;
+    if (failed) throw fromWorker((failed as PromiseRejectedResult).reason);
     let merged: ShardResult | undefined;
     for (const s of settled) {
       const r = (s as PromiseFulfilledResult<ShardResult | undefined>).value;
@@ -211,6 +220,20 @@ async function runPool(
     signal?.removeEventListener('abort', onAbort);
     await pool.destroy();
   }
+}
+
+/**
+ * An error thrown in a worker arrives structured-cloned: a plain Error whose stack still starts
+ * with the class name. Restores the documented class (and so its `code`).
+ */
+function fromWorker(e: unknown): unknown {
+  if (e instanceof OnnxFitError || !(e instanceof Error)) return e;
+  const name = /^(\w+Error): /.exec(e.stack ?? '')?.[1];
+  const Cls = name ? (errors as unknown as Record<string, unknown>)[name] : undefined;
+  if (typeof Cls !== 'function' || !(Cls.prototype instanceof OnnxFitError) || name === 'UnsupportedOpError') return e;
+  const err = new (Cls as new (m: string, o?: { cause?: unknown }) => OnnxFitError)(e.message, { cause: e });
+  err.stack = e.stack;
+  return err;
 }
 
 function buildReport(modelName: string, p: ReturnType<EngineCache['get']>, result: ShardResult, pass: PassOptions): SensitivityReport {
