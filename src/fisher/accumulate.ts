@@ -151,6 +151,18 @@ function checkClassLabels(p: Prepared, batch: Batch, n: number): void {
   }
 }
 
+/**
+ * Labels as the loss head wants them: class indices for categorical; for bernoulli/gaussian,
+ * float targets with the head tensor's dims (0/1 integer labels of shape [N] or [N, 1] included).
+ */
+function targetFor(p: Prepared, labels: { dims: number[]; data: BigInt64Array | Float32Array }) {
+  if (p.head.likelihood === 'categorical') return labels;
+  const dims = p.graph.shapes.get(p.head.tensor);
+  const data = labels.data instanceof BigInt64Array ? Float32Array.from(labels.data, (v) => Number(v)) : labels.data;
+  if (dims && dims.reduce((a, b) => a * b, 1) === data.length) return { dims, data };
+  return { dims: labels.dims, data };
+}
+
 /** Processes one batch into `accs`; returns the batch's trace deltas. */
 export async function accumulateBatch(p: Prepared, accs: LayerAcc[], batch: Batch, opts: PassOptions, compute: Compute): Promise<BatchReport> {
   const n = Object.values(batch.inputs)[0]!.dims[0]!;
@@ -167,7 +179,7 @@ export async function accumulateBatch(p: Prepared, accs: LayerAcc[], batch: Batc
   const aPerSample = accs.map(() => new Float64Array(n));
   for (let r = 0; r < draws; r++) {
     if (opts.estimator === 'sampled') req.loss!.sampleSeed = (Math.imul(opts.seed + 1, 2654435761) + Math.imul(batch.start + 1, 40503) + r) >>> 0;
-    else req.loss!.target = batch.labels as { dims: number[]; data: BigInt64Array | Float32Array };
+    else req.loss!.target = targetFor(p, batch.labels as { dims: number[]; data: BigInt64Array | Float32Array });
     const res = await compute(p.engine, batch.inputs, req);
     for (const l of res.loss)
       if (!Number.isFinite(l)) throw new InvalidInputError(`The loss is not finite on the batch starting at sample ${batch.start}; check the inputs and labels there`);
