@@ -20,24 +20,6 @@ namespace {
 
 // Input i as T: used in place when it already has the compute type, else converted into scratch
 // (a float32 constant in a float64 run, an integer constant).
-template <typename T>
-const T* dataAs(OpContext<T>& ctx, size_t i) {
-  const Tensor& t = ctx.in(i);
-  if (t.dtype == DTypeOf<T>::value) return t.template data<T>();
-  int64_t n = t.numel();
-  T* buf = ctx.scratch.template alloc<T>(static_cast<size_t>(n > 0 ? n : 1));
-  if (t.dtype == DType::F32) {
-    const float* s = t.template data<float>();
-    for (int64_t k = 0; k < n; ++k) buf[k] = static_cast<T>(s[k]);
-  } else if (t.dtype == DType::F64) {
-    const double* s = t.template data<double>();
-    for (int64_t k = 0; k < n; ++k) buf[k] = static_cast<T>(s[k]);
-  } else {
-    const int64_t* s = t.template data<int64_t>();
-    for (int64_t k = 0; k < n; ++k) buf[k] = static_cast<T>(s[k]);
-  }
-  return buf;
-}
 
 // y = f(x) over the whole of input 0.
 template <typename T, typename F>

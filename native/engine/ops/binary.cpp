@@ -19,34 +19,6 @@ namespace fit {
 namespace ops {
 namespace {
 
-// A float or int64 tensor as T: used in place when it already has the compute type, else converted
-// into scratch (a float32 constant in a float64 run, an integer constant such as a Pow exponent).
-template <typename T>
-const T* asCompute(const Tensor& t, Arena& scratch) {
-  if (t.dtype == DTypeOf<T>::value) return t.template data<T>();
-  int64_t n = t.numel();
-  T* buf = scratch.template alloc<T>(static_cast<size_t>(n > 0 ? n : 1));
-  if (t.dtype == DType::F32) {
-    const float* s = t.template data<float>();
-    for (int64_t k = 0; k < n; ++k) buf[k] = static_cast<T>(s[k]);
-  } else if (t.dtype == DType::F64) {
-    const double* s = t.template data<double>();
-    for (int64_t k = 0; k < n; ++k) buf[k] = static_cast<T>(s[k]);
-  } else {
-    const int64_t* s = t.template data<int64_t>();
-    for (int64_t k = 0; k < n; ++k) buf[k] = static_cast<T>(s[k]);
-  }
-  return buf;
-}
-// Input i (forward) or saved forward input i (backward) as T.
-template <typename T>
-const T* dataAs(OpContext<T>& ctx, size_t i) {
-  return asCompute<T>(ctx.in(i), ctx.scratch);
-}
-template <typename T>
-const T* dataAs(GradContext<T>& ctx, size_t i) {
-  return asCompute<T>(ctx.in(i), ctx.scratch);
-}
 
 // y[od] = f(a[ad], b[bd]) with broadcasting; od must be broadcastDims(ad, bd) (or, for PRelu,
 // ad itself). y must not alias a or b unless it has a's or b's dims exactly.

@@ -51,49 +51,6 @@ const Tensor& gradOut(const GradContext<T>& ctx) {
   return *ctx.gradOutputs[0];
 }
 
-// dst[i * dstStrides] = src[i * srcStrides] for every index i of dims (mergeable dims collapsed so
-// the inner loop is as long as possible; a memcpy when both sides are contiguous).
-template <typename T>
-void copyStrided(const T* src, const Dims& dims, const Dims& srcStrides, T* dst, const Dims& dstStrides) {
-  Dims d, ss, ds;
-  for (size_t i = 0; i < dims.size(); ++i) {
-    if (dims[i] == 0) return;
-    if (dims[i] == 1) continue;
-    if (!d.empty() && ss.back() == srcStrides[i] * dims[i] && ds.back() == dstStrides[i] * dims[i]) {
-      d.back() *= dims[i];
-      ss.back() = srcStrides[i];
-      ds.back() = dstStrides[i];
-    } else {
-      d.push_back(dims[i]);
-      ss.push_back(srcStrides[i]);
-      ds.push_back(dstStrides[i]);
-    }
-  }
-  if (d.empty()) {
-    *dst = *src;
-    return;
-  }
-  const size_t k = d.size();
-  const int64_t n = d[k - 1], si = ss[k - 1], di = ds[k - 1];
-  Dims idx(k, 0);
-  int64_t so = 0, dof = 0;
-  const int64_t total = numelOf(d);
-  for (int64_t done = 0; done < total; done += n) {
-    const T* sp = src + so;
-    T* dp = dst + dof;
-    if (si == 1 && di == 1) std::memcpy(dp, sp, sizeof(T) * static_cast<size_t>(n));
-    else
-      for (int64_t i = 0; i < n; ++i) dp[i * di] = sp[i * si];
-    for (int64_t j = static_cast<int64_t>(k) - 2; j >= 0; --j) {
-      so += ss[j];
-      dof += ds[j];
-      if (++idx[j] < d[j]) break;
-      so -= ss[j] * d[j];
-      dof -= ds[j] * d[j];
-      idx[j] = 0;
-    }
-  }
-}
 
 // dx = dy under dims (a private copy: gradients must not alias each other).
 template <typename T>

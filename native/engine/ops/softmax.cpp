@@ -17,24 +17,6 @@ namespace fit {
 namespace ops {
 namespace {
 
-template <typename T>
-const T* dataAs(OpContext<T>& ctx, size_t i) {
-  const Tensor& t = ctx.in(i);
-  if (t.dtype == DTypeOf<T>::value) return t.template data<T>();
-  int64_t n = t.numel();
-  T* buf = ctx.scratch.template alloc<T>(static_cast<size_t>(n > 0 ? n : 1));
-  if (t.dtype == DType::F32) {
-    const float* s = t.template data<float>();
-    for (int64_t k = 0; k < n; ++k) buf[k] = static_cast<T>(s[k]);
-  } else if (t.dtype == DType::F64) {
-    const double* s = t.template data<double>();
-    for (int64_t k = 0; k < n; ++k) buf[k] = static_cast<T>(s[k]);
-  } else {
-    const int64_t* s = t.template data<int64_t>();
-    for (int64_t k = 0; k < n; ++k) buf[k] = static_cast<T>(s[k]);
-  }
-  return buf;
-}
 
 struct SoftmaxView {
   int64_t outer = 1, len = 1, inner = 1;

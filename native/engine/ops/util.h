@@ -1,6 +1,7 @@
 // Small helpers shared by op files: axis normalization, numpy broadcasting, reading int operands.
 #pragma once
 
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,36 @@ int normAxis(const OpContext<T>& ctx, int64_t axis, int rank) {
              "axis " + std::to_string(axis) + " is out of range for a rank-" + std::to_string(rank) +
                  " tensor");
   return static_cast<int>(axis < 0 ? axis + rank : axis);
+}
+
+// A float or int64 tensor as T: used in place when it already has the compute type, else converted
+// into scratch (a float32 constant in a float64 run, an integer constant such as a Pow exponent).
+template <typename T>
+inline const T* asCompute(const Tensor& t, Arena& scratch) {
+  if (t.dtype == DTypeOf<T>::value) return t.template data<T>();
+  int64_t n = t.numel();
+  T* buf = scratch.template alloc<T>(static_cast<size_t>(n > 0 ? n : 1));
+  if (t.dtype == DType::F32) {
+    const float* s = t.template data<float>();
+    for (int64_t k = 0; k < n; ++k) buf[k] = static_cast<T>(s[k]);
+  } else if (t.dtype == DType::F64) {
+    const double* s = t.template data<double>();
+    for (int64_t k = 0; k < n; ++k) buf[k] = static_cast<T>(s[k]);
+  } else {
+    const int64_t* s = t.template data<int64_t>();
+    for (int64_t k = 0; k < n; ++k) buf[k] = static_cast<T>(s[k]);
+  }
+  return buf;
+}
+
+// Input i (forward) or saved forward input i (backward) as T.
+template <typename T>
+inline const T* dataAs(OpContext<T>& ctx, size_t i) {
+  return asCompute<T>(ctx.in(i), ctx.scratch);
+}
+template <typename T>
+inline const T* dataAs(GradContext<T>& ctx, size_t i) {
+  return asCompute<T>(ctx.in(i), ctx.scratch);
 }
 
 // Numpy-style broadcast of two shapes; returns false if incompatible.
@@ -75,6 +106,55 @@ void sumToShape(const T* g, const Dims& gdims, T* out, const Dims& target) {
       }
       off -= ts[d] * (gdims[d] - 1);
       idx[d] = 0;
+    }
+  }
+}
+
+// dst[i * dstStrides] = src[i * srcStrides] for every index i of dims.
+template <typename T>
+inline void copyStrided(const T* src, const Dims& dims, const Dims& srcStrides, T* dst,
+                 const Dims& dstStrides) {
+  Dims d, ss, ds;
+  for (size_t i = 0; i < dims.size(); ++i) {
+    if (dims[i] == 0) return;
+    if (dims[i] == 1) continue;
+    if (!d.empty() && ss.back() == srcStrides[i] * dims[i] && ds.back() == dstStrides[i] * dims[i]) {
+      d.back() *= dims[i];
+      ss.back() = srcStrides[i];
+      ds.back() = dstStrides[i];
+    } else {
+      d.push_back(dims[i]);
+      ss.push_back(srcStrides[i]);
+      ds.push_back(dstStrides[i]);
+    }
+  }
+  if (d.empty()) {
+    *dst = *src;
+    return;
+  }
+  const size_t k = d.size();
+  const int64_t n = d[k - 1], si = ss[k - 1], di = ds[k - 1];
+  Dims idx(k, 0);
+  int64_t so = 0, dof = 0;
+  const int64_t total = numelOf(d);
+  for (int64_t done = 0; done < total; done += n) {
+    const T* sp = src + so;
+    T* dp = dst + dof;
+    if (si == 1 && di == 1) {
+      std::memcpy(dp, sp, sizeof(T) * static_cast<size_t>(n));
+    } else if (si == 0) {
+      const T v = *sp;
+      for (int64_t i = 0; i < n; ++i) dp[i * di] = v;
+    } else {
+      for (int64_t i = 0; i < n; ++i) dp[i * di] = sp[i * si];
+    }
+    for (int64_t j = static_cast<int64_t>(k) - 2; j >= 0; --j) {
+      so += ss[j];
+      dof += ds[j];
+      if (++idx[j] < d[j]) break;
+      so -= ss[j] * d[j];
+      dof -= ds[j] * d[j];
+      idx[j] = 0;
     }
   }
 }
