@@ -37,25 +37,23 @@ t.test('gradients that fan in are summed', async (t) => {
   m.dispose();
 });
 
-t.test('an op without a gradient rule fails by name', async (t) => {
-  const g = graphOf([node('Floor', 'the_floor', ['x'], ['y']), node('Relu', 'r', ['y'], ['z'])], [{ name: 'x', dims: [4] }], ['z']);
+t.test('a gradient that cannot flow fails by node name; a zero rule gives exact zeros', async (t) => {
+  // Every registered op has a rule now; a rule that refuses (LeakyRelu with a negative alpha cannot
+  // recover the sign of x from y) takes the same NoGradientError path through the addon.
+  const leaky = { op: 'LeakyRelu', name: 'the_leaky', domain: '', inputs: ['y'], outputs: ['z'], attrs: { alpha: { type: 'float' as const, value: -0.1 } } };
+  const g = graphOf([node('Floor', 'the_floor', ['x'], ['y']), leaky], [{ name: 'x', dims: [4] }], ['z']);
   const m = new EngineModel(g);
-  const hasFloorRule = (() => {
-    try {
-      m.gradients({ x: { dims: [4], data: new Float32Array(4) } }, { seeds: { z: { dims: [4], data: new Float32Array(4).fill(1) } }, want: ['x'] });
-      return true;
-    } catch (e) {
-      t.type(e, NoGradientError);
-      t.match((e as Error).message, /Floor 'the_floor' has no gradient rule/);
-      return false;
-    }
-  })();
-  // Once Floor has a (zero) rule this becomes a plain success; either way nothing crashes.
-  t.ok(typeof hasFloorRule === 'boolean');
-  // Gradients that do not pass through the op are fine.
-  const r = m.gradients({ x: { dims: [4], data: Float32Array.from([1, 2, 3, 4]) } }, { seeds: { z: { dims: [4], data: new Float32Array(4).fill(1) } }, want: ['y'] });
-  t.same(Array.from(r.grads.y!.data as Float32Array), [1, 1, 1, 1]);
+  const seeds = { z: { dims: [4], data: new Float32Array(4).fill(1) } };
+  const err = t.throws(() => m.gradients({ x: { dims: [4], data: Float32Array.from([1.5, 2.5, -3.5, 4.5]) } }, { seeds, want: ['x'] })) as Error;
+  t.type(err, NoGradientError);
+  t.equal((err as NoGradientError).code, 'ERR_NO_GRADIENT');
+  t.match(err.message, /LeakyRelu 'the_leaky'/);
+  // Floor's rule: exactly zero, whatever flows in.
+  const f = new EngineModel(graphOf([node('Floor', 'the_floor', ['x'], ['y'])], [{ name: 'x', dims: [4] }], ['y']));
+  const r = f.gradients({ x: { dims: [4], data: Float32Array.from([1.5, 2.5, -3.5, 4.5]) } }, { seeds: { y: { dims: [4], data: Float32Array.from([1, -2, 3, 4]) } }, want: ['x'] });
+  t.same(Array.from(r.grads.x!.data as Float32Array), [0, 0, 0, 0]);
   m.dispose();
+  f.dispose();
 });
 
 /** A pass-through model (Relu of positive inputs) so that the loss head sees z = x. */

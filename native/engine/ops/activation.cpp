@@ -87,11 +87,11 @@ void reluBackward(GradContext<T>& ctx) {
   typedef I IV __attribute__((vector_size(16)));
   constexpr int64_t L = 16 / sizeof(T);
   for (; i + L <= n; i += L) {
-    V yv, gv;
+    V yv;
+    IV gv;
     std::memcpy(&yv, yd + i, 16);
-    std::memcpy(&gv, dy + i, 16);
-    const IV m = yv > V{};
-    const IV r = reinterpret_cast<IV&>(gv) & m;
+    std::memcpy(&gv, dy + i, 16);  // dy's bits, masked where y <= 0
+    const IV r = gv & (yv > V{});
     std::memcpy(dx + i, &r, 16);
   }
 #endif

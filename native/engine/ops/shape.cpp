@@ -268,54 +268,10 @@ void splitForward(OpContext<T>& ctx) {
 template <typename T>
 void sliceForward(OpContext<T>& ctx) {
   const Tensor x = tensorAs(ctx, 0);
-  const int rank = x.rank();
-  std::vector<int64_t> starts, ends, axes, steps;
-  if (ctx.opset < 10) {
-    starts = ctx.node.ints("starts");
-    ends = ctx.node.ints("ends");
-    axes = ctx.node.ints("axes");
-  } else {
-    starts = ctx.in(1).toInts();
-    ends = ctx.in(2).toInts();
-    if (ctx.has(3)) axes = ctx.in(3).toInts();
-    if (ctx.has(4)) steps = ctx.in(4).toInts();
-  }
-  const size_t m = starts.size();
-  if (axes.empty())
-    for (size_t i = 0; i < m; ++i) axes.push_back(static_cast<int64_t>(i));
-  if (steps.empty()) steps.assign(m, 1);
-  if (ends.size() != m || axes.size() != m || steps.size() != m)
-    ctx.fail(ErrorCode::InvalidAttribute, "starts, ends, axes and steps must have the same length");
-  Dims out = x.dims;
-  Dims ss = stridesOf(x.dims);
-  int64_t offset = 0;
-  std::vector<char> seen(rank, 0);
-  for (size_t i = 0; i < m; ++i) {
-    const int a = normAxis(ctx, axes[i], rank);
-    if (seen[a]) ctx.fail(ErrorCode::InvalidAttribute, "axes " + intsToString(axes) + " repeat an axis");
-    seen[a] = 1;
-    const int64_t dim = x.dims[a], step = steps[i];
-    if (step == 0) ctx.fail(ErrorCode::InvalidAttribute, "steps must not be 0");
-    int64_t s = starts[i], e = ends[i];
-    if (s < 0) s += dim;
-    if (e < 0) e += dim;
-    int64_t len;
-    if (step > 0) {
-      s = std::min(std::max<int64_t>(s, 0), dim);
-      e = std::min(std::max<int64_t>(e, 0), dim);
-      len = e > s ? (e - s + step - 1) / step : 0;
-    } else {
-      s = std::min(std::max<int64_t>(s, 0), dim - 1);
-      e = std::min(std::max<int64_t>(e, -1), dim - 1);
-      len = s > e ? (s - e + (-step) - 1) / (-step) : 0;
-    }
-    out[a] = len;
-    if (len > 0) offset += s * ss[a];
-    ss[a] *= step;
-  }
-  T* y = ctx.output(0, out);
-  if (numelOf(out) == 0) return;
-  copyStrided(x.template data<T>() + offset, out, ss, y, stridesOf(out));
+  const SliceView v = sliceView(ctx, x.dims);
+  T* y = ctx.output(0, v.out);
+  if (numelOf(v.out) == 0) return;
+  copyStrided(x.template data<T>() + v.offset, v.out, v.strides, y, stridesOf(v.out));
 }
 
 // Pad, constant mode. pads = [begin_0..begin_{k-1}, end_0..end_{k-1}] over `axes` (all dims by

@@ -190,52 +190,11 @@ void sliceBackward(GradContext<T>& ctx) {
   zeroOperandGrads(ctx, 1);
   if (!ctx.wants(0)) return;
   const Dims& xd = ctx.inDims(0);
-  const int rank = static_cast<int>(xd.size());
-  std::vector<int64_t> starts, ends, axes, steps;
-  if (ctx.opset < 10) {
-    starts = ctx.node.ints("starts");
-    ends = ctx.node.ints("ends");
-    axes = ctx.node.ints("axes");
-  } else {
-    starts = ctx.in(1).toInts();
-    ends = ctx.in(2).toInts();
-    if (ctx.has(3)) axes = ctx.in(3).toInts();
-    if (ctx.has(4)) steps = ctx.in(4).toInts();
-  }
-  const size_t m = starts.size();
-  if (axes.empty())
-    for (size_t i = 0; i < m; ++i) axes.push_back(static_cast<int64_t>(i));
-  if (steps.empty()) steps.assign(m, 1);
-  if (ends.size() != m || axes.size() != m || steps.size() != m)
-    ctx.fail(ErrorCode::InvalidAttribute, "starts, ends, axes and steps must have the same length");
-  Dims out = xd;
-  Dims ss = stridesOf(xd);
-  int64_t offset = 0;
-  for (size_t i = 0; i < m; ++i) {  // the forward's clamping, verbatim
-    const int a = gradAxis(ctx, axes[i], rank);
-    const int64_t dim = xd[a], step = steps[i];
-    if (step == 0) ctx.fail(ErrorCode::InvalidAttribute, "steps must not be 0");
-    int64_t s = starts[i], e = ends[i];
-    if (s < 0) s += dim;
-    if (e < 0) e += dim;
-    int64_t n;
-    if (step > 0) {
-      s = std::min(std::max<int64_t>(s, 0), dim);
-      e = std::min(std::max<int64_t>(e, 0), dim);
-      n = e > s ? (e - s + step - 1) / step : 0;
-    } else {
-      s = std::min(std::max<int64_t>(s, 0), dim - 1);
-      e = std::min(std::max<int64_t>(e, -1), dim - 1);
-      n = s > e ? (s - e + (-step) - 1) / (-step) : 0;
-    }
-    out[a] = n;
-    if (n > 0) offset += s * ss[a];
-    ss[a] *= step;
-  }
+  const SliceView v = sliceView(ctx, xd);
   T* dx = ctx.gradInputZeros(0, xd);
   const Tensor& gy = gradOut(ctx);
-  if (gy.dims != out) ctx.fail(ErrorCode::Internal, "output gradient dims do not match the slice");
-  if (numelOf(out) > 0) copyStrided(gy.template data<T>(), out, stridesOf(out), dx + offset, ss);
+  if (gy.dims != v.out) ctx.fail(ErrorCode::Internal, "output gradient dims do not match the slice");
+  if (numelOf(v.out) > 0) copyStrided(gy.template data<T>(), v.out, stridesOf(v.out), dx + v.offset, v.strides);
 }
 
 // Pad (constant): dx is dy's interior (zeros where negative pads cropped the input); the constant

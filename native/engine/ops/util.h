@@ -159,5 +159,67 @@ inline void copyStrided(const T* src, const Dims& dims, const Dims& srcStrides, 
   }
 }
 
+// The view Slice selects from an input of dims xd: output dims, source strides (scaled by the
+// steps) and the offset of the first element. Reads starts/ends/axes (attributes before opset 10)
+// or the starts/ends/axes/steps inputs; shared by the forward and its gradient.
+struct SliceView {
+  Dims out;
+  Dims strides;
+  int64_t offset = 0;
+};
+
+template <typename Ctx>
+SliceView sliceView(const Ctx& ctx, const Dims& xd) {
+  std::vector<int64_t> starts, ends, axes, steps;
+  if (ctx.opset < 10) {
+    starts = ctx.node.ints("starts");
+    ends = ctx.node.ints("ends");
+    axes = ctx.node.ints("axes");
+  } else {
+    starts = ctx.in(1).toInts();
+    ends = ctx.in(2).toInts();
+    if (ctx.has(3)) axes = ctx.in(3).toInts();
+    if (ctx.has(4)) steps = ctx.in(4).toInts();
+  }
+  const size_t m = starts.size();
+  if (axes.empty())
+    for (size_t i = 0; i < m; ++i) axes.push_back(static_cast<int64_t>(i));
+  if (steps.empty()) steps.assign(m, 1);
+  if (ends.size() != m || axes.size() != m || steps.size() != m)
+    ctx.fail(ErrorCode::InvalidAttribute, "starts, ends, axes and steps must have the same length");
+  const int rank = static_cast<int>(xd.size());
+  SliceView v;
+  v.out = xd;
+  v.strides = stridesOf(xd);
+  std::vector<char> seen(rank, 0);
+  for (size_t i = 0; i < m; ++i) {
+    if (axes[i] < -rank || axes[i] >= rank)
+      ctx.fail(ErrorCode::InvalidAttribute, "axis " + std::to_string(axes[i]) + " is out of range for a rank-" +
+                                                std::to_string(rank) + " tensor");
+    const int a = static_cast<int>(axes[i] < 0 ? axes[i] + rank : axes[i]);
+    if (seen[a]) ctx.fail(ErrorCode::InvalidAttribute, "axes repeat axis " + std::to_string(a));
+    seen[a] = 1;
+    const int64_t dim = xd[a], step = steps[i];
+    if (step == 0) ctx.fail(ErrorCode::InvalidAttribute, "steps must not be 0");
+    int64_t s = starts[i], e = ends[i];
+    if (s < 0) s += dim;
+    if (e < 0) e += dim;
+    int64_t len;
+    if (step > 0) {
+      s = std::min(std::max<int64_t>(s, 0), dim);
+      e = std::min(std::max<int64_t>(e, 0), dim);
+      len = e > s ? (e - s + step - 1) / step : 0;
+    } else {
+      s = std::min(std::max<int64_t>(s, 0), dim - 1);
+      e = std::min(std::max<int64_t>(e, -1), dim - 1);
+      len = s > e ? (s - e + (-step) - 1) / (-step) : 0;
+    }
+    v.out[a] = len;
+    if (len > 0) v.offset += s * v.strides[a];
+    v.strides[a] *= step;
+  }
+  return v;
+}
+
 }  // namespace ops
 }  // namespace fit
