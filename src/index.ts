@@ -13,3 +13,4 @@ export { SensitivityReport, type LayerSensitivity, type FitConfig, type Sensitiv
 export { foldBatchNorm } from './onnx/fold-bn.js';
 export { openData, type DataSpec } from './data/source.js';
 export type { GradientRequest, GradientResult, Likelihood } from './engine/model.js';
+export { closeWorkers } from './engine/pool.js';

@@ -1,13 +1,18 @@
-/** Piscina task: a shard of the Fisher pass on this worker's own engine (weights shared). */
+/**
+ * Piscina task: a shard of the Fisher pass on this worker's own engines. The graphs arrive
+ * prepared by the main thread with their weights in SharedArrayBuffers, so every worker's engine
+ * borrows the same weight memory and no worker reads or normalizes the model again.
+ */
 import type { MessagePort } from 'node:worker_threads';
-import { readModel } from '../onnx/read.js';
-import { declaredInputs } from './load.js';
+import type { ValueInfo } from '../onnx/types.js';
 import { openData, shard, type DataSpec } from '../data/source.js';
-import { EngineCache, runPass, type PassOptions, type ShardResult } from '../fisher/accumulate.js';
+import { EngineCache, runPass, type PassOptions, type PreparedGraph, type ShardResult } from '../fisher/accumulate.js';
 
 export interface FisherTask {
-  source: string | Uint8Array;
-  name?: string;
+  /** prepared graphs by input-shapes key (fisher/accumulate.ts shapesKey) */
+  graphs: Record<string, PreparedGraph>;
+  /** the model's declared inputs, to open and check the data */
+  inputs: ValueInfo[];
   data: DataSpec;
   batchSize: number;
   maxSamples?: number;
@@ -20,9 +25,8 @@ export interface FisherTask {
 }
 
 export default async function fisherTask(task: FisherTask): Promise<ShardResult | undefined> {
-  const model = readModel(task.source, { name: task.name });
-  const data = shard(openData(task.data, { inputs: declaredInputs(model) }, { batchSize: task.batchSize, maxSamples: task.maxSamples }), task.worker, task.workers);
-  const cache = new EngineCache(model, task.pass);
+  const data = shard(openData(task.data, { inputs: task.inputs }, { batchSize: task.batchSize, maxSamples: task.maxSamples }), task.worker, task.workers);
+  const cache = new EngineCache(undefined, task.pass, task.graphs);
   try {
     return await runPass(
       cache,

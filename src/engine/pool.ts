@@ -1,7 +1,24 @@
-/** The Piscina pool that runs Fisher passes in worker threads (one engine per worker). */
+/**
+ * The Piscina pools that run Fisher passes in worker threads (one engine per worker).
+ *
+ * A pool outlives the run that started it for a few seconds (`keepAlive`), so that back-to-back
+ * runs (a sweep of options, re-estimation along a FITCompress path, a test file) pay the worker
+ * start-up once. Idle workers are unref'd by Piscina and never keep the process alive; an aborted
+ * or failed run destroys its pool at once unless another run is using it.
+ */
 import { Piscina } from 'piscina';
 
-export function fisherPool(threads: number): Piscina {
+interface Entry {
+  pool: Piscina;
+  users: number;
+  timer?: NodeJS.Timeout;
+}
+
+const pools = new Map<number, Entry>();
+/** ms an idle pool is kept for the next run */
+let keepAlive = 5000;
+
+function createPool(threads: number): Piscina {
   const self = import.meta.url;
   const dev = self.endsWith('.ts');
   const entry = new URL(dev ? './fisher-worker.ts' : './fisher-worker.js', self).href;
@@ -13,4 +30,45 @@ export function fisherPool(threads: number): Piscina {
     idleTimeout: 1000,
     concurrentTasksPerWorker: 1,
   });
+}
+
+/** A pool of `threads` workers, reused if one is alive. Pair with releasePool. */
+export function acquirePool(threads: number): Piscina {
+  let e = pools.get(threads);
+  if (!e) {
+    e = { pool: createPool(threads), users: 0 };
+    pools.set(threads, e);
+  }
+  if (e.timer) clearTimeout(e.timer);
+  e.timer = undefined;
+  e.users++;
+  return e.pool;
+}
+
+async function destroyEntry(threads: number, e: Entry): Promise<void> {
+  if (pools.get(threads) === e) pools.delete(threads);
+  if (e.timer) clearTimeout(e.timer);
+  await e.pool.destroy();
+}
+
+/** Ends a run's use of its pool: kept for `keepAlive` ms, or destroyed now (abort, failure). */
+export async function releasePool(pool: Piscina, opts: { destroy?: boolean } = {}): Promise<void> {
+  const found = [...pools.entries()].find(([, e]) => e.pool === pool);
+  if (!found) return pool.destroy();
+  const [threads, e] = found;
+  e.users--;
+  if (e.users > 0) return;
+  if (opts.destroy || keepAlive <= 0) return destroyEntry(threads, e);
+  e.timer = setTimeout(() => void destroyEntry(threads, e), keepAlive);
+  e.timer.unref();
+}
+
+/** Destroys every idle pool now (e.g. before exiting a long-lived process cleanly). */
+export async function closeWorkers(): Promise<void> {
+  await Promise.all([...pools.entries()].filter(([, e]) => e.users === 0).map(([t, e]) => destroyEntry(t, e)));
+}
+
+/** Sets how long (ms) an idle pool is kept for the next run; 0 destroys pools as runs end. */
+export function setWorkerKeepAlive(ms: number): void {
+  keepAlive = ms;
 }

@@ -2,7 +2,7 @@
  * The Fisher pass over a stream of batches: per-layer accumulators (full weight Fisher diagonal,
  * running trace statistics, activation ranges) that merge across workers by addition.
  */
-import { AbortError, InvalidInputError } from '../errors.js';
+import { AbortError, EngineError, InvalidInputError } from '../errors.js';
 import { prepareModel } from '../engine/load.js';
 import { EngineModel, type GradientRequest, type GradientResult, type Inputs } from '../engine/model.js';
 import { foldBatchNorm } from '../onnx/fold-bn.js';
@@ -81,28 +81,57 @@ export interface PassOptions {
   labelsKind?: 'class' | 'target';
 }
 
-interface Prepared {
-  engine: EngineModel;
+/** A graph prepared for one set of concrete input shapes (BatchNorm folded if asked). */
+export interface PreparedGraph {
   graph: Graph;
   layers: QuantizableLayer[];
+}
+
+interface Prepared extends PreparedGraph {
+  engine: EngineModel;
   head: LossHead;
 }
 
-/** Engines per concrete input shape (the last batch is usually smaller). */
+export const shapesKey = (shapes: Record<string, readonly number[]>): string => JSON.stringify(shapes);
+
+/**
+ * Engines per concrete input shape (the last batch is usually smaller). Graphs come from the model
+ * (prepared on first use) or, in a worker, from the graphs the main thread prepared and shared.
+ */
 export class EngineCache {
   private readonly cache = new Map<string, Prepared>();
+  private readonly graphs = new Map<string, PreparedGraph>();
   constructor(
-    private readonly model: OnnxModel,
+    private readonly model: OnnxModel | undefined,
     private readonly opts: PassOptions,
-  ) {}
-  get(shapes: Record<string, number[]>): Prepared {
-    const key = JSON.stringify(shapes);
+    graphs?: Record<string, PreparedGraph>,
+  ) {
+    for (const [k, g] of Object.entries(graphs ?? {})) this.graphs.set(k, g);
+  }
+  /** The prepared graph for these shapes, without building an engine. */
+  graph(shapes: Record<string, readonly number[]>): PreparedGraph {
+    const key = shapesKey(shapes);
+    let g = this.graphs.get(key);
+    if (!g) {
+      if (!this.model)
+        throw new EngineError(`No graph was prepared for input shapes ${key}; the worker received graphs for ${[...this.graphs.keys()].join(', ')}`);
+      const prepared = prepareModel(this.model, { inputShapes: { ...(this.opts.inputShapes ?? {}), ...(shapes as Record<string, number[]>) } });
+      g = { graph: this.opts.foldBatchNorm ? foldBatchNorm(prepared.graph).graph : prepared.graph, layers: prepared.layers };
+      this.graphs.set(key, g);
+    }
+    return g;
+  }
+  /** Replaces the prepared graphs (e.g. by their shared-memory copies) before any engine is built. */
+  replaceGraphs(graphs: Record<string, PreparedGraph>): void {
+    for (const [k, g] of Object.entries(graphs)) this.graphs.set(k, g);
+  }
+  get(shapes: Record<string, readonly number[]>): Prepared {
+    const key = shapesKey(shapes);
     let p = this.cache.get(key);
     if (!p) {
-      const prepared = prepareModel(this.model, { inputShapes: { ...(this.opts.inputShapes ?? {}), ...shapes } });
-      const graph = this.opts.foldBatchNorm ? foldBatchNorm(prepared.graph).graph : prepared.graph;
+      const { graph, layers } = this.graph(shapes);
       const head = detectHead(graph, this.opts.likelihood, this.opts.labelsKind);
-      p = { engine: new EngineModel(graph), graph, layers: prepared.layers, head };
+      p = { engine: new EngineModel(graph), graph, layers, head };
       this.cache.set(key, p);
     }
     return p;

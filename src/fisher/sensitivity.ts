@@ -9,7 +9,8 @@ import * as errors from '../errors.js';
 import { AbortError, InvalidInputError, InvalidOptionError, OnnxFitError } from '../errors.js';
 import { readModel, type OnnxModel } from '../onnx/read.js';
 import { declaredInputs } from '../engine/load.js';
-import { fisherPool } from '../engine/pool.js';
+import { acquirePool, releasePool } from '../engine/pool.js';
+import { shareData, shareGraphs } from '../engine/share.js';
 import type { FisherTask } from '../engine/fisher-worker.js';
 import { openData, type DataSpec } from '../data/source.js';
 import type { LikelihoodOption } from './head.js';
@@ -18,6 +19,7 @@ import { SensitivityReport, type LayerSensitivity } from './report.js';
 import {
   EngineCache,
   emptyTrace,
+  shapesKey,
   mergeAccs,
   mergeTrace,
   runPass,
@@ -27,6 +29,7 @@ import {
   type BatchReport,
   type Estimator,
   type PassOptions,
+  type PreparedGraph,
   type ShardResult,
   type TraceState,
 } from './accumulate.js';
@@ -150,7 +153,17 @@ export async function sensitivity(source: string | Uint8Array, options: Sensitiv
         signal?.aborted ? 'abort' : converged() ? 'stop' : undefined,
       );
     } else {
-      result = await runPool(source, model.name, options.data, batchSize, options.maxSamples, pass, workers, onBatch, converged, signal);
+      // The main thread prepares the graph for every batch size the shards will see and moves its
+      // weights (and in-memory data) into shared memory once; workers borrow them.
+      const graphs: Record<string, PreparedGraph> = {};
+      for (const count of new Set(data.ranges!.map((r) => r.count))) {
+        const shapes = Object.fromEntries(inputs.map((i) => [i.name, [count, ...(data.sampleDims?.[i.name] ?? [])]]));
+        graphs[shapesKey(shapes)] = cache.graph(shapes);
+      }
+      shareGraphs(Object.values(graphs).map((g) => g.graph));
+      cache.replaceGraphs(graphs);
+      const task = { graphs, inputs, data: shareData(options.data), batchSize, maxSamples: options.maxSamples, pass };
+      result = await runPool(task, workers, onBatch, converged, signal);
     }
     if (!result || result.samples === 0) throw new InvalidInputError('The calibration data holds no samples');
     // The report's names, shapes and weights come from a graph prepared on this thread.
@@ -165,22 +178,20 @@ export async function sensitivity(source: string | Uint8Array, options: Sensitiv
   }
 }
 
+type PoolTask = Omit<FisherTask, 'worker' | 'workers' | 'port' | 'flag'>;
+
 async function runPool(
-  source: string | Uint8Array,
-  name: string,
-  spec: DataSpec,
-  batchSize: number,
-  maxSamples: number | undefined,
-  pass: PassOptions,
+  base: PoolTask,
   workers: number,
   onBatch: (r: BatchReport) => void,
   converged: () => boolean,
   signal: AbortSignal | undefined,
 ): Promise<ShardResult | undefined> {
-  const pool = fisherPool(workers);
+  const pool = acquirePool(workers);
   const flag = new Int32Array(new SharedArrayBuffer(4));
   const onAbort = () => Atomics.store(flag, 0, 2);
   signal?.addEventListener('abort', onAbort, { once: true });
+  let ok = false;
   try {
     const runs = Array.from({ length: workers }, async (_, w) => {
       const { port1, port2 } = new MessageChannel();
@@ -190,7 +201,7 @@ async function runPool(
         onBatch(r);
         if (Atomics.load(flag, 0) === 0 && converged()) Atomics.store(flag, 0, 1);
       });
-      const task: FisherTask = { source, name, data: spec, batchSize, maxSamples, pass, worker: w, workers, port: port2, flag };
+      const task: FisherTask = { ...base, worker: w, workers, port: port2, flag };
       try {
         const r = (await pool.run(task, { transferList: [port2] })) as ShardResult | undefined;
         // The task can settle before its last progress messages are delivered: drain them.
@@ -215,10 +226,11 @@ async function runPool(
         merged.batches += r.batches;
       }
     }
+    ok = true;
     return merged;
   } finally {
     signal?.removeEventListener('abort', onAbort);
-    await pool.destroy();
+    await releasePool(pool, { destroy: !ok });
   }
 }
 
