@@ -173,3 +173,7 @@ if (want('forward')) {
   await forwardRatio('PP-OCR mobile v2 cls', join(root, 'node_modules', '@gutenye', 'ocr-models', 'assets', 'ch_ppocr_mobile_v2.0_cls_infer.onnx'), [32, 3, 48, 192]);
   await forwardRatio('demo CNN', join(root, 'assets', 'demo', 'cnn.onnx'), [32, 1, 28, 28]);
 }
+if (want('search')) {
+  const { benchSearch } = await import('./search.js');
+  await benchSearch();
+}

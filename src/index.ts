@@ -10,7 +10,21 @@ export { loadEngineModel, prepareModel, type PrepareOptions, type PreparedModel 
 export { readNpy, writeNpy, parseNpy, type NpyArray } from './data/npy.js';
 export { sensitivity, type SensitivityOptions, type SensitivityProgress, type Estimator } from './fisher/sensitivity.js';
 export { SensitivityReport, type LayerSensitivity, type FitConfig, type SensitivityJson } from './fisher/report.js';
+export {
+  searchMixedPrecision, searchMixedPrecisionSync, frontierConfig, type SearchResult, type SearchLayer, type FrontierPoint,
+  type MixedPrecisionConfig, type ReportLike, type Budget, type BudgetKind, type SearchOptions,
+} from './search/mixed-precision.js';
+export { layerMacs } from './search/macs.js';
+export { solveKnapsack, convexFrontier, type Choice, type KnapsackSolution, type FrontierPick } from './search/knapsack.js';
 export { foldBatchNorm } from './onnx/fold-bn.js';
 export { openData, type DataSpec } from './data/source.js';
 export type { GradientRequest, GradientResult, Likelihood } from './engine/model.js';
 export { closeWorkers } from './engine/pool.js';
+export { exportModel, quantizeModel, type ExportFormat, type ExportSummary, type ExportedLayer, type QuantizeOptions, type Calibration, type ActivationRanges } from './onnx/write.js';
+export { quantizeWeight, activationParams, fakeQuantActivation, type QuantConfig } from './onnx/quantize.js';
+export { evaluate, evaluateMany, createEvaluator, type Evaluator, type EvaluateOptions, type EvaluateProgress, type EvaluationResult } from './eval/evaluate.js';
+export { validate, randomConfigs, type ValidateOptions, type ValidationResult, type ValidatedConfig } from './eval/validate.js';
+export { layerwise, type LayerwiseOptions, type LayerwiseResult, type LayerAnalysis, type LayerFix } from './eval/layerwise.js';
+export { spearman, kendall } from './eval/rank.js';
+export { searchWithinDrop, type BoundedSearchOptions, type BoundedSearchResult, type BoundedEvaluation } from './search/bounded.js';
+export { renderReport, writeReport, type ReportInput } from './report/html.js';

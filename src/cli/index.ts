@@ -9,6 +9,12 @@ import { packageRoot } from '../engine/addon.js';
 import type { Inputs } from '../engine/model.js';
 import { formatInspect } from './inspect.js';
 import { registerScore, registerSensitivity, runSensitivity } from './sensitivity.js';
+import { registerExport } from './export.js';
+import { registerEvaluate } from './evaluate.js';
+import { registerSearch } from './search.js';
+import { registerReport } from './report.js';
+import { registerValidate } from './validate.js';
+import { registerLayerwise } from './layerwise.js';
 
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
@@ -88,6 +94,12 @@ export function program(): Command {
     .action(runInspect);
   registerSensitivity(p);
   registerScore(p);
+  registerEvaluate(p);
+  registerExport(p);
+  registerSearch(p);
+  registerReport(p);
+  registerValidate(p);
+  registerLayerwise(p);
   p.command('demo')
     .description('run the main job on the small model shipped with the package')
     .option('--json <file>', 'also write the sensitivity report as JSON')

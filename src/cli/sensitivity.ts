@@ -22,13 +22,13 @@ function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
 
-const positiveInt = (name: string) => (v: string): number => {
+export const positiveInt = (name: string) => (v: string): number => {
   const n = Number(v);
   if (v.trim() === '' || !Number.isInteger(n) || n < 1) throw new InvalidOptionError(`Expected a positive integer for option ${name} but received '${v}'`);
   return n;
 };
 
-const nonNegativeInt = (name: string) => (v: string): number => {
+export const nonNegativeInt = (name: string) => (v: string): number => {
   const n = Number(v);
   if (v.trim() === '' || !Number.isInteger(n) || n < 0) throw new InvalidOptionError(`Expected a non-negative integer for option ${name} but received '${v}'`);
   return n;
@@ -218,7 +218,7 @@ export async function runSensitivity(model: string, o: SensitivityCliOptions): P
 // ---------------------------------------------------------------------------------------------
 // score
 
-function readJsonFile(path: string, what: string): unknown {
+export function readJsonFile(path: string, what: string): unknown {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');

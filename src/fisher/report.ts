@@ -1,5 +1,5 @@
 /** The sensitivity report: per-layer Fisher traces and ranges, FIT of a configuration, JSON v1. */
-import { InvalidOptionError } from '../errors.js';
+import { InvalidInputError, InvalidOptionError } from '../errors.js';
 
 export interface TraceStats {
   /** tensor name (initializer for weights, activation tensor for inputs) */
@@ -95,6 +95,61 @@ export class SensitivityReport {
       }
     }
     return total;
+  }
+
+  /**
+   * A report rebuilt from its JSON (version 1, as toJSON() / `onnx-fit sensitivity --json` write
+   * it; non-finite numbers may be the strings "Infinity", "-Infinity", "NaN"). It has the traces,
+   * counts and ranges that fit() and the search need; the Fisher diagonal and channel traces are
+   * not in the JSON, so they are empty. Throws InvalidInputError naming the first bad field.
+   */
+  static fromJSON(json: unknown, source = 'the sensitivity JSON'): SensitivityReport {
+    const bad = (field: string, expected: string, got: unknown): never => {
+      throw new InvalidInputError(
+        `${source}: expected ${field} to be ${expected} but received ${got === undefined ? 'nothing' : JSON.stringify(got)}; pass the JSON written by onnx-fit sensitivity --json`,
+      );
+    };
+    const obj = (v: unknown, field: string) =>
+      typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : bad(field, 'an object', v);
+    const str = (v: unknown, field: string) => (typeof v === 'string' ? v : bad(field, 'a string', v));
+    const num = (v: unknown, field: string): number => {
+      if (typeof v === 'number') return v;
+      if (v === 'Infinity' || v === '-Infinity' || v === 'NaN') return Number(v);
+      return bad(field, 'a number', v);
+    };
+    const count = (v: unknown, field: string) => (typeof v === 'number' && Number.isInteger(v) && v >= 0 ? v : bad(field, 'a non-negative integer', v));
+    const top = obj(json, 'the top level');
+    if (top.version !== 1) bad('"version"', '1', top.version);
+    if (!Array.isArray(top.layers)) bad('"layers"', 'an array', top.layers);
+    const stats = (v: unknown, field: string): TraceStats => {
+      const o = obj(v, field);
+      return {
+        name: str(o.name, `${field}.name`),
+        count: count(o.count, `${field}.count`),
+        min: num(o.min, `${field}.min`),
+        max: num(o.max, `${field}.max`),
+        fisherTrace: num(o.fisherTrace, `${field}.fisherTrace`),
+        stdError: o.stdError === null || o.stdError === undefined ? null : num(o.stdError, `${field}.stdError`),
+      };
+    };
+    const seen = new Set<string>();
+    const layers = (top.layers as unknown[]).map((l, i): LayerSensitivity => {
+      const at = `layers[${i}]`;
+      const o = obj(l, at);
+      const name = str(o.name, `${at}.name`);
+      if (seen.has(name)) bad(`${at}.name`, 'a layer name not listed before', name);
+      seen.add(name);
+      return {
+        name,
+        op: str(o.op, `${at}.op`),
+        weight: { ...stats(o.weight, `${at}.weight`), fisherDiagonal: new Float64Array(0), channelTraces: [], dims: [] },
+        activation: stats(o.activation, `${at}.activation`),
+      };
+    });
+    const samples = top.samples === undefined ? 0 : count(top.samples, '"samples"');
+    const fold = top.foldBatchNorm === undefined ? true : typeof top.foldBatchNorm === 'boolean' ? top.foldBatchNorm : bad('"foldBatchNorm"', 'a boolean', top.foldBatchNorm);
+    const text = (k: string) => (top[k] === undefined ? '' : str(top[k], `"${k}"`));
+    return new SensitivityReport(text('model'), text('estimator'), text('likelihood'), samples, fold, layers);
   }
 
   toJSON(): SensitivityJson {

@@ -1,0 +1,230 @@
+/**
+ * fit.evaluate(): the real accuracy of a quantization configuration. Builds the fake-quant model in
+ * memory (the very construction exportModel writes, BatchNorm folded by default, activations
+ * calibrated on the data unless ranges are given), runs it and the float model with
+ * onnxruntime-node in Piscina workers (data sharded, one ORT thread per worker), and compares them
+ * (src/eval/metrics.ts). evaluateMany / createEvaluator reuse the prepared model, the calibration,
+ * the float outputs and the pool across many configurations.
+ */
+import { availableParallelism } from 'node:os';
+import { MessageChannel } from 'node:worker_threads';
+import * as errors from '../errors.js';
+import { AbortError, InvalidOptionError, OnnxFitError } from '../errors.js';
+import { openData, type DataSpec } from '../data/source.js';
+import { decodeModel } from '../onnx/proto.js';
+import { checkConfig, type QuantConfig } from '../onnx/quantize.js';
+import { applyConfig, prepareQuantization, type Calibration, type PreparedModel } from '../onnx/write.js';
+import type { ValueInfo } from '../onnx/types.js';
+import { resolveRanges, type Range } from './calibrate.js';
+import { evalPool } from './pool.js';
+import { releaseSessions, runShard, type EvalTask, type SharedModel } from './eval-worker.js';
+import { detectHead, finish, mergeAcc, type EvaluationMetrics, type Head, type LikelihoodOption, type MetricAcc } from './metrics.js';
+import { createSession, effectiveBatch, feeds, modelInputs, outputData } from './ort-io.js';
+
+export type { EvaluationMetrics, HeadKind, LikelihoodOption } from './metrics.js';
+
+export interface EvaluateProgress {
+  /** samples done in this pass (over all configurations of the pass) */
+  samples: number;
+  total: number | undefined;
+}
+
+export interface EvaluateOptions {
+  data: DataSpec;
+  batchSize?: number;
+  maxSamples?: number;
+  /** worker threads (default: one per core, at most one per batch; 1 runs on the calling thread) */
+  workers?: number;
+  foldBatchNorm?: boolean;
+  perChannel?: boolean;
+  /** activation ranges or separate calibration data (default: calibrate on `data`) */
+  calibration?: Calibration;
+  likelihood?: LikelihoodOption;
+  signal?: AbortSignal;
+  onProgress?: (p: EvaluateProgress) => void;
+}
+
+export interface EvaluationResult extends EvaluationMetrics {
+  config: QuantConfig;
+}
+
+/** Float outputs kept for reuse up to this many bytes. */
+const CACHE_LIMIT = 512 * 1024 * 1024;
+/** Quantized models per pass (each worker holds one session per model). */
+const MODELS_PER_PASS = 8;
+
+const shareBytes = (b: Uint8Array): Uint8Array => {
+  const out = new Uint8Array(new SharedArrayBuffer(b.length));
+  out.set(b);
+  return out;
+};
+let nextId = 0;
+const shared = (b: Uint8Array): SharedModel => ({ id: `${process.pid}-${Date.now()}-${nextId++}`, bytes: shareBytes(b) });
+
+function positive(name: string, v: unknown, def: number): number {
+  if (v === undefined) return def;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new InvalidOptionError(`Expected a positive integer for option ${name} but received ${String(v)}`);
+  return v;
+}
+
+export interface Evaluator {
+  readonly model: string;
+  readonly samples: number | undefined;
+  readonly head: Head;
+  evaluate(config: QuantConfig): Promise<EvaluationResult>;
+  evaluateMany(configs: QuantConfig[]): Promise<EvaluationResult[]>;
+  /** releases the worker pool and sessions */
+  close(): Promise<void>;
+}
+
+/** Prepares everything that does not depend on the configuration; call close() when done. */
+export async function createEvaluator(model: string | Uint8Array, opts: EvaluateOptions): Promise<Evaluator> {
+  if (!opts || typeof opts !== 'object' || opts.data === undefined)
+    throw new InvalidOptionError('Expected an options object with data for evaluate(model, config, { data })');
+  const it = opts.data as unknown as { next?: unknown; [Symbol.asyncIterator]?: () => unknown; [Symbol.iterator]?: () => unknown };
+  const self = it[Symbol.asyncIterator] ?? it[Symbol.iterator];
+  if (typeof it.next === 'function' && self?.call(it) === it)
+    throw new InvalidOptionError(
+      'Expected data that can be read more than once for evaluate (a probe, the float run and every configuration read it) but received a one-shot iterator (a generator object); ' +
+        'pass arrays, .npy paths, or an iterable whose iterator starts over, e.g. an array of batches or { [Symbol.asyncIterator]: () => gen() }',
+    );
+  const batchReq = positive('batchSize', opts.batchSize, 64);
+  const workersReq = positive('workers', opts.workers, availableParallelism());
+  if (opts.signal?.aborted) throw new AbortError('evaluate() was aborted before it started');
+  const prepared: PreparedModel = prepareQuantization(model, { foldBatchNorm: opts.foldBatchNorm });
+  const proto = decodeModel(prepared.bytes, prepared.name);
+  const inputs: ValueInfo[] = modelInputs(proto);
+  const batchSize = effectiveBatch(inputs, batchReq);
+  const source = openData(opts.data, { inputs }, { batchSize, maxSamples: opts.maxSamples });
+  // one sample through the float model: the head's size per sample
+  const floatModel = shared(prepared.bytes);
+  const probeSession = await createSession(prepared.bytes, prepared.name);
+  let size = 0;
+  try {
+    const probe = openData(opts.data, { inputs }, { batchSize: 1, maxSamples: 1 });
+    for await (const b of probe.batches()) {
+      const out = proto.graph!.output[0]!.name;
+      size = outputData((await probeSession.run(feeds(b.inputs, inputs), [out]))[out]!).length;
+      break;
+    }
+  } finally {
+    await probeSession.release();
+  }
+  const head = detectHead(proto, size, opts.likelihood ?? 'auto', source.labelsKind);
+  const total = source.samples;
+  const batches = total === undefined ? workersReq : Math.ceil(total / batchSize);
+  // workers open the data themselves: arrays and .npy paths; an iterable runs on this thread
+  const workers = source.ranges ? Math.max(1, Math.min(workersReq, batches)) : 1;
+  const cache =
+    total !== undefined && total * size * 4 <= CACHE_LIMIT
+      ? { values: new Float32Array(new SharedArrayBuffer(total * size * 4)), filled: new Int32Array(new SharedArrayBuffer(4)) }
+      : undefined;
+  const pool = workers > 1 ? evalPool(workers) : undefined;
+  let ranges: Map<string, Range> | undefined;
+  let closed = false;
+
+  const rangesFor = async (needed: PreparedModel['layers']): Promise<Map<string, Range>> => {
+    if (!needed.length) return new Map();
+    if (!ranges) ranges = await resolveRanges(prepared, prepared.layers, { ...opts, calibration: opts.calibration ?? opts.data, batchSize });
+    return ranges;
+  };
+
+  const pass = async (models: SharedModel[]): Promise<MetricAcc[]> => {
+    const base = { float: floatModel, models, data: opts.data, inputs, batchSize, maxSamples: opts.maxSamples, head, workers, cache };
+    let done = 0;
+    const onBatch = (n: number) => {
+      done += n;
+      opts.onProgress?.({ samples: done, total });
+    };
+    let shards: MetricAcc[][];
+    if (!pool) {
+      shards = [await runShard({ ...base, worker: 0 }, (n) => {
+        if (opts.signal?.aborted) throw new AbortError('evaluate() was aborted');
+        onBatch(n);
+      })];
+    } else {
+      const flag = new Int32Array(new SharedArrayBuffer(4));
+      const onAbort = () => Atomics.store(flag, 0, 1);
+      opts.signal?.addEventListener('abort', onAbort, { once: true });
+      try {
+        shards = await Promise.all(
+          Array.from({ length: workers }, (_, w) => {
+            const { port1, port2 } = new MessageChannel();
+            port1.on('message', onBatch);
+            const task: EvalTask = { ...base, worker: w, port: port2, flag };
+            return pool.run(task, { transferList: [port2] as never }).finally(() => port1.close());
+          }),
+        );
+      } catch (e) {
+        if (opts.signal?.aborted && !(e instanceof AbortError)) throw new AbortError('evaluate() was aborted', { cause: e });
+        throw fromWorker(e);
+      } finally {
+        opts.signal?.removeEventListener('abort', onAbort);
+      }
+    }
+    if (cache) Atomics.store(cache.filled, 0, 1);
+    return models.map((_, k) => shards.map((s) => s[k]!).reduce(mergeAcc));
+  };
+
+  const evaluateMany = async (configs: QuantConfig[]): Promise<EvaluationResult[]> => {
+    if (closed) throw new InvalidOptionError('Expected an open evaluator but received one that was closed');
+    if (!Array.isArray(configs)) throw new InvalidOptionError(`Expected an array of configurations but received ${typeof configs}`);
+    const names = prepared.layers.map((l) => l.name);
+    const checked = configs.map((c) => checkConfig(c, names, prepared.name, prepared.notQuantizable));
+    const out: EvaluationResult[] = [];
+    for (let i = 0; i < configs.length; i += MODELS_PER_PASS) {
+      if (opts.signal?.aborted) throw new AbortError('evaluate() was aborted');
+      const chunk = configs.slice(i, i + MODELS_PER_PASS);
+      const models: SharedModel[] = [];
+      for (let k = 0; k < chunk.length; k++) {
+        const needed = prepared.layers.filter((l) => checked[i + k]!.activations.has(l.name));
+        const r = await rangesFor(needed);
+        models.push(shared(applyConfig(prepared, chunk[k]!, { format: 'fake-quant', perChannel: opts.perChannel }, r).bytes));
+      }
+      const accs = await pass(models);
+      await releaseSessions(models.map((m) => m.id));
+      accs.forEach((a, k) => out.push({ config: chunk[k]!, ...finish(a, head) }));
+    }
+    return out;
+  };
+
+  return {
+    model: prepared.name,
+    samples: total,
+    head,
+    evaluateMany,
+    evaluate: async (config) => (await evaluateMany([config]))[0]!,
+    close: async () => {
+      if (closed) return;
+      closed = true;
+      await releaseSessions([floatModel.id]);
+      await pool?.destroy();
+    },
+  };
+}
+
+/** Evaluates one configuration (see the module comment). */
+export async function evaluate(model: string | Uint8Array, config: QuantConfig, opts: EvaluateOptions): Promise<EvaluationResult> {
+  return (await evaluateMany(model, [config], opts))[0]!;
+}
+
+/** Evaluates many configurations with one float run, one calibration and one pool. */
+export async function evaluateMany(model: string | Uint8Array, configs: QuantConfig[], opts: EvaluateOptions): Promise<EvaluationResult[]> {
+  const ev = await createEvaluator(model, opts);
+  try {
+    return await ev.evaluateMany(configs);
+  } finally {
+    await ev.close();
+  }
+}
+
+/** An error from a worker arrives structured-cloned; restore its documented class from the stack. */
+function fromWorker(e: unknown): unknown {
+  if (e instanceof OnnxFitError || !(e instanceof Error)) return e;
+  const name = /^(\w+Error): /.exec(e.stack ?? '')?.[1];
+  const Cls = name ? (errors as unknown as Record<string, unknown>)[name] : undefined;
+  if (typeof Cls !== 'function' || !(Cls.prototype instanceof OnnxFitError) || name === 'UnsupportedOpError') return e;
+  const err = new (Cls as new (m: string, o?: { cause?: unknown }) => OnnxFitError)(e.message, { cause: e });
+  err.stack = e.stack;
+  return err;
+}
