@@ -154,3 +154,21 @@ t.test('the JSON writer keeps names intact and frontier points one per line', as
   writeSearchJson(path, { fit: 1, frontier: [] });
   t.same(JSON.parse(readFileSync(path, 'utf8')), { fit: 1, frontier: [] });
 });
+
+t.test('--max-drop: bisection with real evaluations, every one reported', async (t) => {
+  const json = join(dir, 'bounded.json');
+  const r = await run('search', join(demoDir, 'cnn.onnx'), '--sensitivity', sensJson, '--max-drop', '1%', '--input', join(demoDir, 'calib_x.npy'),
+    '--labels', join(demoDir, 'calib_y.npy'), '--workers', '1', '--quiet', '--json', json);
+  t.equal(r.status, 0, r.stderr);
+  t.match(r.stdout, /accuracy drop is at most 1\.00%/);
+  const out = JSON.parse(readFileSync(json, 'utf8'));
+  t.equal(out.maxDrop, 0.01);
+  t.ok(out.evaluations.length >= 2 && out.evaluations.length <= Math.ceil(Math.log2(out.frontier.length)) + 2);
+  const chosen = out.evaluations.find((e: { point: { bytes: number } }) => e.point.bytes === out.bytes);
+  t.ok(chosen.withinBound && chosen.damage <= 0.01, `chosen drop ${chosen.damage}`);
+  t.ok(out.averageBits < 8, 'smaller than the 8-bit model');
+  t.ok(out.evaluations.every((e: { withinBound: boolean; damage: number }) => e.withinBound === e.damage <= 0.01));
+  const bad = await run('search', join(demoDir, 'cnn.onnx'), '--sensitivity', sensJson, '--max-drop', '150%', '--input', join(demoDir, 'calib_x.npy'));
+  t.equal(bad.status, 1);
+  t.match(bad.stderr, /--max-drop/);
+});

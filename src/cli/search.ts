@@ -68,6 +68,24 @@ export interface SearchCliOptions {
   activationBits?: number[];
   shape: string[];
   json?: string;
+  /** accuracy-bounded mode: the largest accuracy drop (fraction) */
+  maxDrop?: number;
+  input?: string[];
+  inputName?: string[];
+  labels?: string;
+  workers?: number;
+  maxSamples?: number;
+  quiet?: boolean;
+}
+
+/** --max-drop 1% or 0.01 */
+export function parseDrop(v: string): number {
+  const pct = v.trim().endsWith('%');
+  const n = Number(pct ? v.trim().slice(0, -1) : v);
+  const f = pct ? n / 100 : n;
+  if (v.trim() === '' || !Number.isFinite(f) || f < 0 || f >= 1)
+    throw new InvalidOptionError(`Expected a drop like 1% or 0.01 (in [0, 1)) for option --max-drop but received '${v}'`);
+  return f;
 }
 
 const int = (x: number) => Math.round(x).toLocaleString('en-US');
@@ -103,6 +121,7 @@ export function formatSearch(model: string, r: SearchResult): string {
 
 export async function runSearch(model: string, o: SearchCliOptions): Promise<void> {
   if (o.sensitivity === undefined) throw new InvalidOptionError('Expected --sensitivity FILE.json, the JSON written by onnx-fit sensitivity --json');
+  if (o.maxDrop !== undefined) return runBounded(model, o);
   const given = (['avgBits', 'bytes', 'bops'] as const).filter((k) => o[k] !== undefined);
   if (given.length !== 1)
     throw new InvalidOptionError(
@@ -153,6 +172,54 @@ export async function runSearch(model: string, o: SearchCliOptions): Promise<voi
   process.stdout.write(formatSearch(model, result) + '\n');
 }
 
+/** --max-drop: bisection over the frontier with real evaluations (src/search/bounded.ts). */
+async function runBounded(model: string, o: SearchCliOptions): Promise<void> {
+  const { dataSpec } = await import('./sensitivity.js');
+  const { ProgressBar } = await import('./progress.js');
+  const { searchWithinDrop } = await import('../search/bounded.js');
+  if (o.bops !== undefined) throw new InvalidOptionError('--max-drop orders the frontier by weight bytes; drop --bops');
+  const data = dataSpec(o.input ?? [], o.inputName ?? [], o.labels);
+  const report = SensitivityReport.fromJSON(readJson(o.sensitivity!), o.sensitivity);
+  const bar = new ProgressBar({ label: 'evaluate', quiet: o.quiet });
+  const r = await searchWithinDrop(model, report, {
+    data,
+    maxDrop: o.maxDrop!,
+    foldBatchNorm: report.foldBatchNorm,
+    ...(o.weightBits && { weightBits: o.weightBits }),
+    ...(o.activationBits && { activationBits: o.activationBits }),
+    ...(o.workers !== undefined && { workers: o.workers }),
+    ...(o.maxSamples !== undefined && { maxSamples: o.maxSamples }),
+    onProgress: (p) => bar.update({ done: p.samples, total: p.total, unit: 'samples' }),
+  });
+  bar.finish('done');
+  const pctOf = (v: number) => (r.metric === 'output MSE' ? compact(v) : `${(100 * v).toFixed(2)}%`);
+  const rows = r.evaluations.map((e, i) => [String(i + 1), `${e.index + 1}/${r.frontier.length}`, e.point.averageBits.toFixed(3), int(e.point.bytes), compact(e.point.fit), pctOf(e.value), pctOf(e.damage), e.withinBound ? 'yes' : 'no']);
+  const out = [
+    `Model ${basename(model)}: the smallest frontier configuration whose ${r.metric} drop is at most ${pctOf(r.maxDrop)} (float ${pctOf(r.float)}), by bisection`,
+    '',
+    table(rows, ['#', 'frontier point', 'avg bits', 'bytes', 'FIT', r.metric, 'drop', 'within']),
+    '',
+    r.point
+      ? `chosen: ${r.point.averageBits.toFixed(3)} average bits, ${int(r.point.bytes)} bytes, FIT ${compact(r.point.fit)}, after ${r.evaluations.length} evaluations`
+      : `no frontier configuration stays within the bound (even the largest drops ${pctOf(r.evaluations[0]!.damage)})`,
+  ];
+  if (o.json)
+    writeSearchJson(o.json, {
+      config: r.config,
+      fit: r.point?.fit ?? null,
+      bytes: r.point?.bytes ?? null,
+      averageBits: r.point?.averageBits ?? null,
+      bops: r.point?.bops ?? null,
+      maxDrop: r.maxDrop,
+      metric: r.metric,
+      float: r.float,
+      evaluations: r.evaluations,
+      frontier: r.frontier,
+    });
+  process.stdout.write(out.join('\n') + '\n');
+  if (!r.point) process.exitCode = 2;
+}
+
 export function registerSearch(p: Command): void {
   p.command('search')
     .description('per-layer bit widths with the least FIT under a budget (exact), from a sensitivity JSON')
@@ -164,6 +231,16 @@ export function registerSearch(p: Command): void {
     .option('--weight-bits <list>', 'candidate weight bit widths (default 2,3,4,5,6,8)', bitList('--weight-bits'))
     .option('--activation-bits <list>', 'candidate activation bit widths (default 8)', bitList('--activation-bits'))
     .option('--shape <spec>', 'concrete input shape for counting MACs (--bops) when dims are dynamic: NAME=1x3x48x192', collect, [])
-    .option('--json <file>', 'write { config, fit, bytes, averageBits, bops, budget, layers, frontier } as JSON')
+    .option('--max-drop <d>', 'instead of a budget: the smallest configuration whose measured accuracy drop (1 - agreement without labels) is at most this, e.g. 1% (needs --input)', parseDrop)
+    .option('--input <file>', 'with --max-drop: evaluation inputs .npy', collect, [])
+    .option('--input-name <spec>', 'with --max-drop: NAME=FILE.npy for each input of a model with several', collect, [])
+    .option('--labels <file>', 'with --max-drop: labels .npy (accuracy; without: agreement with the float model)')
+    .option('--workers <n>', 'with --max-drop: evaluation worker threads', (v: string) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 1) throw new InvalidOptionError(`Expected a positive integer for option --workers but received '${v}'`);
+      return n;
+    })
+    .option('--quiet', 'no progress on stderr')
+    .option('--json <file>', 'write { config, fit, bytes, averageBits, bops, budget, layers, frontier } as JSON (with --max-drop also every evaluation)')
     .action(runSearch);
 }
