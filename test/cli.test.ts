@@ -69,11 +69,28 @@ t.test('an .npy that is not one reports the file', async (t) => {
   t.match(r.stderr, /bad\.npy is not a \.npy file/);
 });
 
-t.test('demo runs on the bundled model', async (t) => {
-  const r = run('demo');
+t.test('demo runs on the bundled model: sensitivity, 4-bit search, accuracy, an export onnxruntime runs', async (t) => {
+  const out = join(dir, 'demo-out');
+  const r = run('demo', '--out-dir', out, '--quiet');
   t.equal(r.status, 0, r.stderr);
   t.match(r.stdout, /Quantizable layers: 4/);
   t.match(r.stdout, /logits/);
+  t.match(r.stdout, /sorted by weight Fisher trace/);
+  const avg = /average (\d+\.\d+) bits/.exec(r.stdout);
+  t.ok(avg && Number(avg[1]) <= 4, `the configuration averages at most 4 bits (${avg?.[1]})`);
+  const acc = (row: string) => Number(new RegExp(`^${row}\\s+[\\d.]+\\s+([\\d.]+)%`, 'm').exec(r.stdout)?.[1]);
+  const float = acc('float32');
+  const mixed = acc('FIT mixed precision');
+  t.ok(float > 90 && float < 94, `float top-1 ${float}%`);
+  t.ok(mixed > 85 && mixed <= float + 1, `mixed 4-bit top-1 ${mixed}%`);
+  // the exported QDQ model runs in onnxruntime-node and holds integer weights
+  const ort = await import('onnxruntime-node');
+  const file = join(out, 'cnn.mixed4.qdq.onnx');
+  const session = await ort.InferenceSession.create(file);
+  const x = new Float32Array(2 * 28 * 28).fill(0.1);
+  const y = await session.run({ [session.inputNames[0]!]: new ort.Tensor('float32', x, [2, 1, 28, 28]) });
+  t.same(y[session.outputNames[0]!]!.dims, [2, 10]);
+  t.match(readFileSync(file).toString('latin1'), /DequantizeLinear/);
 });
 
 t.test('readNpy of a file on disk returns the values written (not the header bytes)', async (t) => {

@@ -13,6 +13,7 @@ import { registerExport } from './export.js';
 import { registerEvaluate } from './evaluate.js';
 import { registerSearch } from './search.js';
 import { registerReport } from './report.js';
+import { registerDemo } from './demo.js';
 import { registerValidate } from './validate.js';
 import { registerLayerwise } from './layerwise.js';
 
@@ -100,19 +101,7 @@ export function program(): Command {
   registerReport(p);
   registerValidate(p);
   registerLayerwise(p);
-  p.command('demo')
-    .description('run the main job on the small model shipped with the package')
-    .option('--json <file>', 'also write the sensitivity report as JSON')
-    .action(async (o: { json?: string }) => {
-      const dir = join(packageRoot, 'assets', 'demo');
-      const model = join(dir, 'cnn.onnx');
-      const x = join(dir, 'calib_x.npy');
-      const y = join(dir, 'calib_y.npy');
-      process.stdout.write(`onnx-fit demo: a CNN trained on Fashion-MNIST (${model}) and 512 calibration images\n\n`);
-      await runInspect(model, { input: [`input=${x}`], shape: [], batch: 2, seed: 1 });
-      process.stdout.write('\nFisher sensitivity (FIT) of every quantizable layer:\n\n');
-      await runSensitivity(model, { input: [x], inputName: [], labels: y, shape: [], foldBn: true, tolerance: 0, json: o.json });
-    });
+  registerDemo(p, (model, x) => runInspect(model, { input: [`input=${x}`], shape: [], batch: 2, seed: 1 }));
   return p;
 }
 
