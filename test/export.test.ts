@@ -327,3 +327,46 @@ t.test('weightClip and activationClip narrow the ranges', async (t) => {
   t.equal(Math.max(...w.map(Math.abs)), Math.fround(7 * Math.fround(sorted[9]! / 7)), 'larger weights saturate');
   await t.rejects(quantizeModel(modelPath, { weights: { fc1: 4 }, weightClip: { fc1: 1.5 } }), { message: /Expected a number in \(0, 1\] for weightClip of layer 'fc1' but received 1.5/ });
 });
+
+t.test('an opset-9 model is raised to 11 for QDQ: Slice and Clip attributes become inputs, outputs unchanged but for the quantization', async (t) => {
+  const W = randomFloats(6 * 4, 21, -1, 1);
+  const spec = (extra: { op: string; attrs?: Record<string, number | number[]> }[] = []): Parameters<typeof makeModel>[0] => ({
+    opset: 9,
+    inputs: [{ name: 'x', elemType: 'float32', dims: ['N', 4] }],
+    outputs: [{ name: extra.length ? 'z' : 'y' }],
+    initializers: [{ name: 'W', dims: [4, 6], type: 'float32' as const, data: W }],
+    nodes: [
+      { op: 'MatMul', name: 'mm', inputs: ['x', 'W'], outputs: ['h'] },
+      { op: 'Clip', name: 'clip', inputs: ['h'], outputs: ['c'], attrs: { min: { type: 'float', value: 0 }, max: { type: 'float', value: 0.5 } } },
+      { op: 'Slice', name: 'slice', inputs: ['c'], outputs: ['y'], attrs: { starts: [1], ends: [4], axes: [1] } },
+      ...extra.map((e, i) => ({ op: e.op, name: `extra${i}`, inputs: ['y'], outputs: ['z'], attrs: e.attrs })),
+    ],
+  });
+  const model = makeModel(spec());
+  const x = randomFloats(8 * 4, 22, -1, 1);
+  const run = async (bytes: Uint8Array) => {
+    const s = await ort.InferenceSession.create(bytes);
+    const out = (await s.run({ x: new ort.Tensor('float32', x, [8, 4]) }))[s.outputNames[0]!]!;
+    return { dims: out.dims, data: out.data as Float32Array };
+  };
+  const float = await run(model);
+  t.same(float.dims, [8, 3]);
+  const { bytes, summary } = await quantizeModel(model, { weights: { mm: 8 } }, { format: 'qdq' });
+  t.equal(summary.opset, 11);
+  t.match(summary.warnings.join(' '), /opset raised from 9 to 11/);
+  const q = await run(bytes);
+  t.same(q.dims, [8, 3]);
+  const step = weightStep(Math.min(...W), Math.max(...W), 8);
+  let maxDiff = 0;
+  for (let i = 0; i < q.data.length; i++) {
+    t.ok(q.data[i]! >= 0 && q.data[i]! <= 0.5, 'still clipped to [0, 0.5]');
+    maxDiff = Math.max(maxDiff, Math.abs(q.data[i]! - float.data[i]!));
+  }
+  // each output sums 4 products, each off by at most |x| * step / 2
+  t.ok(maxDiff > 0 && maxDiff <= 4 * step * 0.5 + 1e-6, `8-bit weights move the outputs by ${maxDiff} (<= ${2 * step})`);
+  // a model with an op that changed meaning by opset 11 is refused, naming it
+  await t.rejects(quantizeModel(makeModel(spec([{ op: 'TopK', attrs: { k: 2 } }])), { weights: { mm: 8 } }, { format: 'qdq' }), {
+    code: 'ERR_INVALID_MODEL',
+    message: /TopK node\(s\) changed meaning by opset 11/,
+  });
+});

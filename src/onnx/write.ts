@@ -258,6 +258,60 @@ export function prepareQuantization(source: string | Uint8Array | OnnxModel, opt
   return { name: model.name, bytes: encodeModel(m), opset: model.opset, layers: prepared, foldedBatchNorm: folded, notQuantizable };
 }
 
+/** Ops whose definition changed incompatibly between opset 7 and 10 (or were deprecated at 10). */
+const UNSAFE_FOR_11 = new Set(['TopK', 'Upsample', 'Pad', 'Resize', 'Scatter']);
+
+/**
+ * Slice-1 (starts/ends/axes attributes) rewritten as Slice-10 (int64 inputs) and Clip-6 (min/max
+ * attributes) as Clip-11 (float inputs), for an opset raise to 11.
+ */
+function upgradeAttrsToInputs(m: ModelProto): void {
+  const g = m.graph!;
+  const taken = new Set([...g.initializer.map((t) => t.name), ...g.node.flatMap((n) => n.output)]);
+  const fresh = (base: string) => {
+    let name = base;
+    for (let i = 1; taken.has(name); i++) name = `${base}_${i}`;
+    taken.add(name);
+    return name;
+  };
+  g.node.forEach((n, k) => {
+    if (!isDefault(n.domain) || (n.opType !== 'Slice' && n.opType !== 'Clip')) return;
+    const attr = (key: string) => n.attribute.find((a) => a.name === key);
+    if (n.opType === 'Clip') {
+      const inputs = [n.input[0]!];
+      for (const key of ['min', 'max']) {
+        const a = attr(key);
+        if (!a) {
+          inputs.push('');
+          continue;
+        }
+        const name = fresh(`${n.name || `Clip_${k}`}_${key}`);
+        g.initializer.push(dataToTensorProto(name, { dims: [], elemType: 'float32', data: [a.f] }) as unknown as TensorProto);
+        inputs.push(name);
+      }
+      while (inputs.at(-1) === '') inputs.pop();
+      n.input = inputs;
+      n.attribute = n.attribute.filter((a) => a.name !== 'min' && a.name !== 'max');
+      return;
+    }
+    const ints = (key: string) => attr(key)?.ints.map((v) => BigInt(toNum(v)));
+    const starts = ints('starts');
+    const ends = ints('ends');
+    if (!starts || !ends) return;
+    const axes = ints('axes');
+    const base = n.name || `Slice_${k}`;
+    const inputs = [n.input[0]!];
+    for (const [key, vals] of [['starts', starts], ['ends', ends], ['axes', axes]] as const) {
+      if (!vals) continue;
+      const name = fresh(`${base}_${key}`);
+      g.initializer.push(dataToTensorProto(name, { dims: [vals.length], elemType: 'int64', data: vals }) as unknown as TensorProto);
+      inputs.push(name);
+    }
+    n.input = inputs;
+    n.attribute = n.attribute.filter((a) => !['starts', 'ends', 'axes'].includes(a.name));
+  });
+}
+
 /** Ops whose meaning changed between opset 13 and 21 (an opset raise would change the model). */
 const UNSAFE_FOR_21 = new Set([
   'ReduceMax', 'ReduceMin', 'ReduceMean', 'ReduceProd', 'ReduceL1', 'ReduceL2', 'ReduceLogSum', 'ReduceLogSumExp',
@@ -281,8 +335,22 @@ export function applyConfig(p: PreparedModel, config: QuantConfig, opts: Quantiz
   const warnings: string[] = [];
   const layers = p.layers.filter((l) => cfg.weights.has(l.name) || cfg.activations.has(l.name));
   const needsQdq = cfg.activations.size > 0 || (format === 'qdq' && cfg.weights.size > 0);
-  if (needsQdq && opset < 10)
-    throw new InvalidModelError(`${p.name} uses opset ${opset}, but QuantizeLinear/DequantizeLinear need opset >= 10; convert the model first`);
+  if (needsQdq && opset < 10) {
+    // Opset 10 brought QuantizeLinear/DequantizeLinear, and onnxruntime's QDQ optimizer inserts
+    // Round (opset 11), so an older model is raised to 11: Slice and Clip move their attributes to
+    // inputs; a model with an op whose meaning changed otherwise (Pad, Resize, TopK, ...) is refused.
+    const blocking = [...new Set(m.graph!.node.filter((n) => isDefault(n.domain) && UNSAFE_FOR_11.has(n.opType)).map((n) => n.opType))];
+    if (opset < 7 || blocking.length)
+      throw new InvalidModelError(
+        `${p.name} uses opset ${opset}, but QuantizeLinear/DequantizeLinear need opset >= 10` +
+          (blocking.length ? ` and its ${blocking.join(', ')} node(s) changed meaning by opset 11` : '') +
+          '; convert the model to opset >= 11 first (e.g. onnx.version_converter)',
+      );
+    warnings.push(`opset raised from ${opset} to 11 for QuantizeLinear/DequantizeLinear (Slice and Clip attributes moved to inputs)`);
+    upgradeAttrsToInputs(m);
+    opset = 11;
+    for (const o of m.opsetImport) if (isDefault(o.domain)) o.version = 11;
+  }
   if ([...cfg.activations.values()].some((b) => b > 8) && opset < 11)
     throw new InvalidModelError(`${p.name} uses opset ${opset}; activations with more than 8 bits need Round (opset >= 11)`);
   if (format === 'qdq' && perChannel && cfg.weights.size > 0 && opset < 13)
