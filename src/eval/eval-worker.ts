@@ -64,8 +64,12 @@ export async function releaseSessions(ids: string[]): Promise<void> {
 export async function runShard(task: EvalTask, onBatch?: (samples: number) => void): Promise<MetricAcc[]> {
   const src = shard(openData(task.data, { inputs: task.inputs }, { batchSize: task.batchSize, maxSamples: task.maxSamples }), task.worker, task.workers);
   const cached = task.cache && Atomics.load(task.cache.filled, 0) === 1;
-  const floatSession = cached ? undefined : await session(task.float);
-  const quant = await Promise.all(task.models.map(session));
+  // all sessions settle before a failure propagates (no native work left running)
+  const opened = await Promise.allSettled([cached ? undefined : session(task.float), ...task.models.map(session)]);
+  const bad = opened.find((r) => r.status === 'rejected');
+  if (bad) throw (bad as PromiseRejectedResult).reason;
+  const [floatSession, ...quant] = opened.map((r) => (r as PromiseFulfilledResult<ort.InferenceSession | undefined>).value);
+  if (quant.some((q) => !q)) throw new Error('internal: a quantized session is missing');
   const accs = task.models.map(emptyAcc);
   const out = task.head.output;
   const n = task.head.size;

@@ -147,14 +147,26 @@ export async function createEvaluator(model: string | Uint8Array, opts: Evaluate
       const onAbort = () => Atomics.store(flag, 0, 1);
       opts.signal?.addEventListener('abort', onAbort, { once: true });
       try {
-        shards = await Promise.all(
+        // Every task settles before this returns (a failing worker stops the others through the
+        // flag): a pool destroyed while a worker is inside onnxruntime's native code would abort
+        // the process.
+        const settled = await Promise.allSettled(
           Array.from({ length: workers }, (_, w) => {
             const { port1, port2 } = new MessageChannel();
             port1.on('message', onBatch);
             const task: EvalTask = { ...base, worker: w, port: port2, flag };
-            return pool.run(task, { transferList: [port2] as never }).finally(() => port1.close());
+            return pool
+              .run(task, { transferList: [port2] as never })
+              .catch((e: unknown) => {
+                Atomics.store(flag, 0, 1);
+                throw e;
+              })
+              .finally(() => port1.close());
           }),
         );
+        const failed = settled.find((r) => r.status === 'rejected');
+        if (failed) throw (failed as PromiseRejectedResult).reason;
+        shards = settled.map((r) => (r as PromiseFulfilledResult<MetricAcc[]>).value);
       } catch (e) {
         if (opts.signal?.aborted && !(e instanceof AbortError)) throw new AbortError('evaluate() was aborted', { cause: e });
         throw fromWorker(e);
