@@ -104,3 +104,21 @@ export class EngineError extends OnnxFitError {
     super('ERR_ENGINE_INTERNAL', message, options);
   }
 }
+
+/**
+ * An error thrown in a worker thread arrives structured-cloned: a plain Error whose stack still
+ * starts with the class name. Restores the documented class (and so its `code`); anything else is
+ * returned as is.
+ */
+export function restoreWorkerError(e: unknown): unknown {
+  if (e instanceof OnnxFitError || !(e instanceof Error)) return e;
+  const name = /^(\w+Error): /.exec(e.stack ?? '')?.[1];
+  const classes: Record<string, unknown> = {
+    ModelLoadError, InvalidModelError, ShapeMismatchError, InvalidInputError, InvalidOptionError, AddonLoadError, AbortError, NoGradientError, EngineError,
+  };
+  const Cls = name ? classes[name] : undefined;
+  if (typeof Cls !== 'function') return e;
+  const err = new (Cls as new (m: string, o?: { cause?: unknown }) => OnnxFitError)(e.message, { cause: e });
+  err.stack = e.stack;
+  return err;
+}

@@ -3,15 +3,11 @@ import type { Command } from 'commander';
 import { basename } from 'node:path';
 import { InvalidOptionError } from '../errors.js';
 import type { EvaluationResult } from '../eval/evaluate.js';
-import { readConfigFile, positiveInt } from './export.js';
-import { writeJsonAtomic } from './index.js';
+import { readConfigFile } from './export.js';
+import { collect, positiveInt, writeJsonAtomic } from './options.js';
 import { table } from './inspect.js';
 import { ProgressBar } from './progress.js';
 import { dataSpec } from './sensitivity.js';
-
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
-}
 
 const pct = (v: number | null) => (v === null ? 'n/a' : `${(100 * v).toFixed(2)}%`);
 const num = (v: number | null) => (v === null ? 'n/a' : v === 0 ? '0' : v.toExponential(2).replace('e+', 'e'));

@@ -8,18 +8,8 @@ import { InvalidOptionError } from '../errors.js';
 import type { QuantConfig } from '../onnx/quantize.js';
 import type { ExportFormat, ExportSummary } from '../onnx/write.js';
 import { table } from './inspect.js';
-import { writeJsonAtomic } from './index.js';
+import { collect, positiveInt, writeJsonAtomic } from './options.js';
 import { dataSpec } from './sensitivity.js';
-
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
-}
-
-export const positiveInt = (name: string) => (v: string): number => {
-  const n = Number(v);
-  if (v.trim() === '' || !Number.isInteger(n) || n < 1) throw new InvalidOptionError(`Expected a positive integer for option ${name} but received '${v}'`);
-  return n;
-};
 
 /**
  * Reads a configuration file: the DESIGN.md configuration `{ "weights": {...}, "activations": {...} }`

@@ -1,9 +1,10 @@
 /** The onnx-fit command. */
 import { Command, Option } from 'commander';
-import { writeFileSync, renameSync, existsSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { OnnxFitError, InvalidOptionError } from '../errors.js';
 import { inspect } from '../inspect.js';
+import { collect, parseShapes, positiveInt, writeJsonAtomic } from './options.js';
 import { readNpy, toFloat32 } from '../data/npy.js';
 import { packageRoot } from '../engine/addon.js';
 import type { Inputs } from '../engine/model.js';
@@ -16,29 +17,6 @@ import { registerReport } from './report.js';
 import { registerDemo } from './demo.js';
 import { registerValidate } from './validate.js';
 import { registerLayerwise } from './layerwise.js';
-
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
-}
-
-function positiveInt(name: string) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < 1) throw new InvalidOptionError(`Expected a positive integer for option ${name} but received '${v}'`);
-    return n;
-  };
-}
-
-/** --shape name=1x3x48x192 */
-export function parseShapes(specs: string[]): Record<string, number[]> {
-  const out: Record<string, number[]> = {};
-  for (const s of specs) {
-    const m = /^([^=]+)=(\d+(?:x\d+)*)$/.exec(s);
-    if (!m) throw new InvalidOptionError(`Expected NAME=DxDxD for option --shape but received '${s}'`);
-    out[m[1]!] = m[2]!.split('x').map(Number);
-  }
-  return out;
-}
 
 /** --input x.npy (the only input) or --input name=x.npy */
 export function parseInputs(specs: string[], inputNames?: string[]): Inputs {
@@ -65,11 +43,7 @@ export function parseInputs(specs: string[], inputNames?: string[]): Inputs {
   return out;
 }
 
-export function writeJsonAtomic(path: string, value: unknown): void {
-  const tmp = `${path}.${process.pid}.tmp`;
-  writeFileSync(tmp, JSON.stringify(value, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v), 2) + '\n');
-  renameSync(tmp, path);
-}
+export { parseShapes, writeJsonAtomic } from './options.js';
 
 async function runInspect(model: string, o: { input: string[]; shape: string[]; batch: number; json?: string; seed: number }) {
   const { readModel } = await import('../onnx/read.js');

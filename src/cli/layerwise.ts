@@ -1,14 +1,13 @@
 /** `onnx-fit layers`: layer-wise analysis — one layer quantized at a time, measured beside its FIT. */
 import type { Command } from 'commander';
 import { InvalidOptionError } from '../errors.js';
-import type { SensitivityReport } from '../fisher/report.js';
 import type { LayerTarget, LayerwiseResult } from '../eval/layerwise.js';
-import { compact, dataSpec, positiveInt, readJsonFile } from './sensitivity.js';
-import { parseShapes, writeJsonAtomic } from './index.js';
+import { compact, dataSpec, reportForCommand } from './sensitivity.js';
+import { collect, positiveInt, readJsonFile } from './options.js';
+import { parseShapes, writeJsonAtomic } from './options.js';
 import { table } from './inspect.js';
 import { ProgressBar } from './progress.js';
 
-const collect = (v: string, prev: string[]) => [...prev, v];
 const pct = (v: number | null) => (v === null ? '-' : `${(100 * v).toFixed(2)}%`);
 
 export function formatLayerwise(r: LayerwiseResult): string {
@@ -56,27 +55,8 @@ interface LayersCliOptions {
 export async function runLayerwise(model: string, o: LayersCliOptions): Promise<void> {
   const data = dataSpec(o.input, o.inputName, o.labels);
   const inputShapes = parseShapes(o.shape);
-  const { SensitivityReport } = await import('../fisher/report.js');
-  const { sensitivity } = await import('../fisher/sensitivity.js');
   const { layerwise } = await import('../eval/layerwise.js');
-  let report: SensitivityReport;
-  if (o.sensitivity) report = SensitivityReport.fromJSON(readJsonFile(o.sensitivity, 'sensitivity JSON'), o.sensitivity);
-  else {
-    const bar = new ProgressBar({ label: 'sensitivity', quiet: o.quiet });
-    report = await sensitivity(model, {
-      data,
-      foldBatchNorm: o.foldBn,
-      ...(o.workers !== undefined && { workers: o.workers }),
-      ...(o.maxSamples !== undefined && { maxSamples: o.maxSamples }),
-      ...(Object.keys(inputShapes).length > 0 && { inputShapes }),
-      onProgress: (p) => bar.update({ done: p.samples, total: p.total, unit: 'samples' }),
-    });
-    bar.finish('done');
-  }
-  if (report.foldBatchNorm !== o.foldBn)
-    throw new InvalidOptionError(
-      `The sensitivity report was computed with foldBatchNorm ${report.foldBatchNorm} but the analysis runs with ${o.foldBn}; ${report.foldBatchNorm ? 'drop --no-fold-bn' : 'pass --no-fold-bn'} to match`,
-    );
+  const report = await reportForCommand(model, o, data, inputShapes, 'the analysis');
   const bar = new ProgressBar({ label: 'evaluate', quiet: o.quiet });
   const result = await layerwise(model, report, {
     data,

@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { InvalidInputError } from '../errors.js';
 import { writeReport, type ReportInput } from '../report/html.js';
-import { readJsonFile } from './sensitivity.js';
+import { readJsonFile } from './options.js';
 
 interface ReportCliOptions {
   sensitivity: string;

@@ -9,41 +9,10 @@ import { basename } from 'node:path';
 import { InvalidInputError, InvalidOptionError } from '../errors.js';
 import { SensitivityReport } from '../fisher/report.js';
 import type { Budget, SearchResult } from '../search/mixed-precision.js';
-import { parseShapes } from './index.js';
+import { bitList, collect, parseShapes, positiveInt, positiveNumber, readJsonFile } from './options.js';
+export { bitList } from './options.js';
 import { table } from './inspect.js';
 import { compact } from './sensitivity.js';
-
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
-}
-
-const positiveNumber = (name: string) => (v: string): number => {
-  const n = Number(v);
-  if (v.trim() === '' || !Number.isFinite(n) || n <= 0) throw new InvalidOptionError(`Expected a positive number for option ${name} but received '${v}'`);
-  return n;
-};
-
-export const bitList = (name: string) => (v: string): number[] => {
-  const parts = v.split(',').map((s) => s.trim());
-  const bits = parts.map(Number);
-  if (parts.some((p) => !/^\d+$/.test(p)) || bits.some((b) => b < 2 || b > 16))
-    throw new InvalidOptionError(`Expected a comma-separated list of integer bit widths in [2, 16] for option ${name} but received '${v}'`);
-  return bits;
-};
-
-function readJson(path: string): unknown {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (cause) {
-    throw new InvalidInputError(`Cannot read the sensitivity JSON ${path}: ${(cause as Error).message}`, { cause });
-  }
-  try {
-    return JSON.parse(text);
-  } catch (cause) {
-    throw new InvalidInputError(`The sensitivity JSON ${path} is not valid JSON: ${(cause as Error).message}`, { cause });
-  }
-}
 
 /**
  * The --json output: pretty, except one line per frontier point (there can be thousands, each
@@ -128,7 +97,7 @@ export async function runSearch(model: string, o: SearchCliOptions): Promise<voi
       `Expected exactly one budget, --avg-bits B, --bytes N or --bops N, but received ${given.length === 0 ? 'none' : given.map((k) => (k === 'avgBits' ? '--avg-bits' : `--${k}`)).join(' and ')}`,
     );
   const budget: Budget = o.avgBits !== undefined ? { averageBits: o.avgBits } : o.bytes !== undefined ? { bytes: o.bytes } : { bops: o.bops! };
-  const report = SensitivityReport.fromJSON(readJson(o.sensitivity), o.sensitivity);
+  const report = SensitivityReport.fromJSON(readJsonFile(o.sensitivity, 'sensitivity JSON'), o.sensitivity);
 
   // the sensitivity JSON must describe this model
   const { readModel } = await import('../onnx/read.js');
@@ -179,7 +148,7 @@ async function runBounded(model: string, o: SearchCliOptions): Promise<void> {
   const { searchWithinDrop } = await import('../search/bounded.js');
   if (o.bops !== undefined) throw new InvalidOptionError('--max-drop orders the frontier by weight bytes; drop --bops');
   const data = dataSpec(o.input ?? [], o.inputName ?? [], o.labels);
-  const report = SensitivityReport.fromJSON(readJson(o.sensitivity!), o.sensitivity);
+  const report = SensitivityReport.fromJSON(readJsonFile(o.sensitivity!, 'sensitivity JSON'), o.sensitivity);
   const bar = new ProgressBar({ label: 'evaluate', quiet: o.quiet });
   const r = await searchWithinDrop(model, report, {
     data,
@@ -235,11 +204,7 @@ export function registerSearch(p: Command): void {
     .option('--input <file>', 'with --max-drop: evaluation inputs .npy', collect, [])
     .option('--input-name <spec>', 'with --max-drop: NAME=FILE.npy for each input of a model with several', collect, [])
     .option('--labels <file>', 'with --max-drop: labels .npy (accuracy; without: agreement with the float model)')
-    .option('--workers <n>', 'with --max-drop: evaluation worker threads', (v: string) => {
-      const n = Number(v);
-      if (!Number.isInteger(n) || n < 1) throw new InvalidOptionError(`Expected a positive integer for option --workers but received '${v}'`);
-      return n;
-    })
+    .option('--workers <n>', 'with --max-drop: evaluation worker threads', positiveInt('--workers'))
     .option('--quiet', 'no progress on stderr')
     .option('--json <file>', 'write { config, fit, bytes, averageBits, bops, budget, layers, frontier } as JSON (with --max-drop also every evaluation)')
     .action(runSearch);

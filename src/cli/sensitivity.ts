@@ -11,42 +11,12 @@ import type { DataSpec } from '../data/source.js';
 import type { Estimator, SensitivityOptions, SensitivityProgress } from '../fisher/sensitivity.js';
 import type { FitConfig, LayerSensitivity, SensitivityJson, SensitivityReport } from '../fisher/report.js';
 import type { LikelihoodOption } from '../fisher/head.js';
-import { parseShapes, writeJsonAtomic } from './index.js';
+import { collect, nonNegativeInt, nonNegativeNumber, oneOf, parseShapes, positiveInt, readJsonFile, writeJsonAtomic } from './options.js';
 import { table } from './inspect.js';
 import { ProgressBar, sensitivityState } from './progress.js';
 
 // ---------------------------------------------------------------------------------------------
 // option parsers (InvalidOptionError, so main() prints one line and exits 1)
-
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
-}
-
-export const positiveInt = (name: string) => (v: string): number => {
-  const n = Number(v);
-  if (v.trim() === '' || !Number.isInteger(n) || n < 1) throw new InvalidOptionError(`Expected a positive integer for option ${name} but received '${v}'`);
-  return n;
-};
-
-export const nonNegativeInt = (name: string) => (v: string): number => {
-  const n = Number(v);
-  if (v.trim() === '' || !Number.isInteger(n) || n < 0) throw new InvalidOptionError(`Expected a non-negative integer for option ${name} but received '${v}'`);
-  return n;
-};
-
-const nonNegativeNumber = (name: string) => (v: string): number => {
-  const n = Number(v);
-  if (v.trim() === '' || !Number.isFinite(n) || n < 0) throw new InvalidOptionError(`Expected a non-negative number for option ${name} but received '${v}'`);
-  return n;
-};
-
-const oneOf = <T extends string>(name: string, values: readonly T[]) => (v: string): T => {
-  if (!(values as readonly string[]).includes(v)) {
-    const list = values.map((x) => `'${x}'`);
-    throw new InvalidOptionError(`Expected ${list.slice(0, -1).join(', ')} or ${list[list.length - 1]} for option ${name} but received '${v}'`);
-  }
-  return v as T;
-};
 
 const ESTIMATORS = ['empirical', 'sampled', 'batch'] as const;
 const LIKELIHOODS = ['auto', 'categorical', 'bernoulli', 'gaussian'] as const;
@@ -217,20 +187,6 @@ export async function runSensitivity(model: string, o: SensitivityCliOptions): P
 
 // ---------------------------------------------------------------------------------------------
 // score
-
-export function readJsonFile(path: string, what: string): unknown {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (cause) {
-    throw new InvalidInputError(`Cannot read the ${what} ${path}: ${(cause as Error).message}`, { cause });
-  }
-  try {
-    return JSON.parse(text);
-  } catch (cause) {
-    throw new InvalidInputError(`The ${what} ${path} is not valid JSON: ${(cause as Error).message}`, { cause });
-  }
-}
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const describe = (v: unknown) => (v === undefined ? 'missing' : JSON.stringify(v));
@@ -417,4 +373,38 @@ export function registerScore(p: Command): void {
     .option('--config <file>', 'configuration JSON')
     .option('--json <file>', 'write { "fit", "weights", "activations" } as JSON')
     .action(runScore);
+}
+
+/**
+ * The sensitivity report for a command that measures configurations (validate, layers): read from
+ * --sensitivity, or computed first on the same data; its BatchNorm folding must match the command's.
+ */
+export async function reportForCommand(
+  model: string,
+  o: { sensitivity?: string; foldBn: boolean; workers?: number; maxSamples?: number; quiet?: boolean },
+  data: DataSpec,
+  inputShapes: Record<string, number[]>,
+  command: string,
+): Promise<SensitivityReport> {
+  const { SensitivityReport: Report } = await import('../fisher/report.js');
+  const { sensitivity } = await import('../fisher/sensitivity.js');
+  let report: SensitivityReport;
+  if (o.sensitivity) report = Report.fromJSON(readJsonFile(o.sensitivity, 'sensitivity JSON'), o.sensitivity);
+  else {
+    const bar = new ProgressBar({ label: 'sensitivity', quiet: o.quiet });
+    report = await sensitivity(model, {
+      data,
+      foldBatchNorm: o.foldBn,
+      ...(o.workers !== undefined && { workers: o.workers }),
+      ...(o.maxSamples !== undefined && { maxSamples: o.maxSamples }),
+      ...(Object.keys(inputShapes).length > 0 && { inputShapes }),
+      onProgress: (p) => bar.update({ done: p.samples, total: p.total, unit: 'samples' }),
+    });
+    bar.finish('done');
+  }
+  if (report.foldBatchNorm !== o.foldBn)
+    throw new InvalidOptionError(
+      `The sensitivity report was computed with foldBatchNorm ${report.foldBatchNorm} but ${command} runs with ${o.foldBn}; ${report.foldBatchNorm ? 'drop --no-fold-bn' : 'pass --no-fold-bn'} to match`,
+    );
+  return report;
 }

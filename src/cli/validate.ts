@@ -3,24 +3,13 @@
  * configurations, their FIT and measured metric, Spearman and Kendall rank correlations.
  */
 import type { Command } from 'commander';
-import { InvalidOptionError } from '../errors.js';
-import type { SensitivityReport } from '../fisher/report.js';
-import { compact, dataSpec, nonNegativeInt, positiveInt, readJsonFile } from './sensitivity.js';
-import { parseShapes, writeJsonAtomic } from './index.js';
+import { compact, dataSpec, reportForCommand } from './sensitivity.js';
+import { bitList, collect, nonNegativeInt, positiveInt, readJsonFile } from './options.js';
+import { parseShapes, writeJsonAtomic } from './options.js';
 import { table } from './inspect.js';
 import { ProgressBar } from './progress.js';
 import type { ValidationResult } from '../eval/validate.js';
 
-const collect = (v: string, prev: string[]) => [...prev, v];
-
-export function parseBitList(option: string) {
-  return (v: string): number[] => {
-    const bits = v.split(',').map((s) => Number(s.trim()));
-    if (!bits.length || bits.some((b) => !Number.isInteger(b) || b < 2 || b > 16))
-      throw new InvalidOptionError(`Expected a comma-separated list of bit widths in [2, 16] for option ${option} but received '${v}'`);
-    return bits;
-  };
-}
 
 interface ValidateCliOptions {
   input: string[];
@@ -55,27 +44,8 @@ export function formatValidation(v: ValidationResult): string {
 export async function runValidate(model: string, o: ValidateCliOptions): Promise<void> {
   const data = dataSpec(o.input, o.inputName, o.labels);
   const inputShapes = parseShapes(o.shape);
-  const { SensitivityReport } = await import('../fisher/report.js');
-  const { sensitivity } = await import('../fisher/sensitivity.js');
   const { validate } = await import('../eval/validate.js');
-  let report: SensitivityReport;
-  if (o.sensitivity) report = SensitivityReport.fromJSON(readJsonFile(o.sensitivity, 'sensitivity JSON'), o.sensitivity);
-  else {
-    const bar = new ProgressBar({ label: 'sensitivity', quiet: o.quiet });
-    report = await sensitivity(model, {
-      data,
-      foldBatchNorm: o.foldBn,
-      ...(o.workers !== undefined && { workers: o.workers }),
-      ...(o.maxSamples !== undefined && { maxSamples: o.maxSamples }),
-      ...(Object.keys(inputShapes).length > 0 && { inputShapes }),
-      onProgress: (p) => bar.update({ done: p.samples, total: p.total, unit: 'samples' }),
-    });
-    bar.finish('done');
-  }
-  if (report.foldBatchNorm !== o.foldBn)
-    throw new InvalidOptionError(
-      `The sensitivity report was computed with foldBatchNorm ${report.foldBatchNorm} but validate runs with ${o.foldBn}; ${report.foldBatchNorm ? 'drop --no-fold-bn' : 'pass --no-fold-bn'} to match`,
-    );
+  const report = await reportForCommand(model, o, data, inputShapes, 'validate');
   const bar = new ProgressBar({ label: 'evaluate', quiet: o.quiet });
   const result = await validate(model, report, {
     data,
@@ -104,8 +74,8 @@ export function registerValidate(p: Command): void {
     .option('--shape <spec>', 'concrete shape for an input with dynamic non-batch dims: NAME=1x3x48x192', collect, [])
     .option('--sensitivity <file>', 'sensitivity JSON (default: computed first on the same data)')
     .option('--configs <n>', 'random configurations (default 20)', positiveInt('--configs'), 20)
-    .option('--weight-bits <list>', 'weight bit widths to draw from (default 3,4,5,6,8)', parseBitList('--weight-bits'))
-    .option('--activation-bits <list>', 'activation bit widths to draw from (default 8)', parseBitList('--activation-bits'))
+    .option('--weight-bits <list>', 'weight bit widths to draw from (default 3,4,5,6,8)', bitList('--weight-bits'))
+    .option('--activation-bits <list>', 'activation bit widths to draw from (default 8)', bitList('--activation-bits'))
     .option('--seed <n>', 'seed of the configurations (default 1)', nonNegativeInt('--seed'), 1)
     .option('--batch <n>', 'samples per batch', positiveInt('--batch'))
     .option('--max-samples <n>', 'use at most this many samples', positiveInt('--max-samples'))

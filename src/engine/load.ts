@@ -3,10 +3,9 @@
  * normalize (fold shape subgraphs for that shape), find the quantizable layers, prepare.
  */
 import { InvalidInputError, InvalidOptionError } from '../errors.js';
-import { readModel, type OnnxModel } from '../onnx/read.js';
+import { graphInputs, readModel, type OnnxModel } from '../onnx/read.js';
 import { normalize } from '../onnx/normalize.js';
 import { findQuantizableLayers } from '../onnx/layers.js';
-import { elemTypeName, toNum } from '../onnx/proto.js';
 import type { Graph, QuantizableLayer, ValueInfo } from '../onnx/types.js';
 import { loadAddon } from './addon.js';
 import { EngineModel } from './model.js';
@@ -29,22 +28,7 @@ export interface PreparedModel {
 
 /** The model's declared non-constant inputs. */
 export function declaredInputs(model: OnnxModel): ValueInfo[] {
-  const g = model.proto.graph!;
-  const inits = new Set(g.initializer.map((t) => t.name));
-  return g.input
-    .filter((v) => !inits.has(v.name))
-    .map((v) => {
-      const tt = v.type?.tensorType;
-      const dims = (tt?.shape?.dim ?? []).map((d) => {
-        if (d.dimParam) return d.dimParam;
-        if (d.dimValue !== undefined && d.dimValue !== null) {
-          const n = toNum(d.dimValue);
-          return n > 0 ? n : null;
-        }
-        return null;
-      });
-      return { name: v.name, elemType: tt ? elemTypeName(tt.elemType) : 'unknown', dims };
-    });
+  return graphInputs(model.proto);
 }
 
 export function supportedOps(): Set<string> {

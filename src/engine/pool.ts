@@ -18,18 +18,27 @@ const pools = new Map<number, Entry>();
 /** ms an idle pool is kept for the next run */
 let keepAlive = 5000;
 
-function createPool(threads: number): Piscina {
-  const self = import.meta.url;
-  const dev = self.endsWith('.ts');
-  const entry = new URL(dev ? './fisher-worker.ts' : './fisher-worker.js', self).href;
+/**
+ * A Piscina pool of `threads` workers running the module `entry` (a URL of a .js file next to the
+ * compiled code, or of its .ts source under tsx in development, through ts-worker-bootstrap.mjs).
+ */
+export function workerPool(entry: URL, threads: number): Piscina {
+  const dev = entry.href.endsWith('.ts');
   return new Piscina({
-    filename: dev ? new URL('./ts-worker-bootstrap.mjs', self).href : entry,
-    workerData: { fitWorkerEntry: entry },
+    filename: dev ? new URL('./ts-worker-bootstrap.mjs', import.meta.url).href : entry.href,
+    workerData: { fitWorkerEntry: entry.href },
     minThreads: threads,
     maxThreads: threads,
     idleTimeout: 1000,
     concurrentTasksPerWorker: 1,
   });
+}
+
+/** The URL of a worker module beside `base` (`name`.ts in development, `name`.js when compiled). */
+export const workerEntry = (base: string, name: string): URL => new URL(`./${name}${base.endsWith('.ts') ? '.ts' : '.js'}`, base);
+
+function createPool(threads: number): Piscina {
+  return workerPool(workerEntry(import.meta.url, 'fisher-worker'), threads);
 }
 
 /** A pool of `threads` workers, reused if one is alive. Pair with releasePool. */

@@ -8,8 +8,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { MessageChannel } from 'node:worker_threads';
-import * as errors from '../errors.js';
-import { AbortError, InvalidOptionError, OnnxFitError } from '../errors.js';
+import { AbortError, InvalidOptionError, restoreWorkerError } from '../errors.js';
 import { openData, type DataSpec } from '../data/source.js';
 import { decodeModel } from '../onnx/proto.js';
 import { checkConfig, type QuantConfig } from '../onnx/quantize.js';
@@ -169,7 +168,7 @@ export async function createEvaluator(model: string | Uint8Array, opts: Evaluate
         shards = settled.map((r) => (r as PromiseFulfilledResult<MetricAcc[]>).value);
       } catch (e) {
         if (opts.signal?.aborted && !(e instanceof AbortError)) throw new AbortError('evaluate() was aborted', { cause: e });
-        throw fromWorker(e);
+        throw restoreWorkerError(e);
       } finally {
         opts.signal?.removeEventListener('abort', onAbort);
       }
@@ -230,13 +229,3 @@ export async function evaluateMany(model: string | Uint8Array, configs: QuantCon
   }
 }
 
-/** An error from a worker arrives structured-cloned; restore its documented class from the stack. */
-function fromWorker(e: unknown): unknown {
-  if (e instanceof OnnxFitError || !(e instanceof Error)) return e;
-  const name = /^(\w+Error): /.exec(e.stack ?? '')?.[1];
-  const Cls = name ? (errors as unknown as Record<string, unknown>)[name] : undefined;
-  if (typeof Cls !== 'function' || !(Cls.prototype instanceof OnnxFitError) || name === 'UnsupportedOpError') return e;
-  const err = new (Cls as new (m: string, o?: { cause?: unknown }) => OnnxFitError)(e.message, { cause: e });
-  err.stack = e.stack;
-  return err;
-}

@@ -1,7 +1,8 @@
 /** onnxruntime-node plumbing shared by calibration, evaluation and the eval workers. */
 import * as ort from 'onnxruntime-node';
 import { InvalidInputError, InvalidModelError } from '../errors.js';
-import { elemTypeName, toNum, type ModelProto } from '../onnx/proto.js';
+import type { ModelProto } from '../onnx/proto.js';
+import { graphInputs } from '../onnx/read.js';
 import type { ValueInfo } from '../onnx/types.js';
 
 /** One thread per session: parallelism comes from the worker pool. */
@@ -11,25 +12,8 @@ export const SESSION_OPTIONS: ort.InferenceSession.SessionOptions = {
   executionMode: 'sequential',
 };
 
-/** The model's declared non-constant inputs (like engine/load.ts declaredInputs, without the addon). */
-export function modelInputs(proto: ModelProto): ValueInfo[] {
-  const g = proto.graph!;
-  const inits = new Set((g.initializer ?? []).map((t) => t.name));
-  return (g.input ?? [])
-    .filter((v) => !inits.has(v.name))
-    .map((v) => {
-      const tt = v.type?.tensorType;
-      const dims = (tt?.shape?.dim ?? []).map((d) => {
-        if (d.dimParam) return d.dimParam;
-        if (d.dimValue !== undefined && d.dimValue !== null) {
-          const n = toNum(d.dimValue);
-          return n > 0 ? n : null;
-        }
-        return null;
-      });
-      return { name: v.name, elemType: tt ? elemTypeName(tt.elemType) : 'float32', dims };
-    });
-}
+/** The model's declared non-constant inputs (an input of unknown type is fed as float32). */
+export const modelInputs = (proto: ModelProto): ValueInfo[] => graphInputs(proto, 'float32');
 
 /** Batch size to use: 1 when an input has a fixed batch of 1, else the requested one. */
 export function effectiveBatch(inputs: ValueInfo[], requested: number): number {

@@ -1,16 +1,7 @@
 /** The Piscina pool that runs evaluation shards in worker threads (one ORT session per model per worker). */
-import { Piscina } from 'piscina';
+import type { Piscina } from 'piscina';
+import { workerEntry, workerPool } from '../engine/pool.js';
 
 export function evalPool(threads: number): Piscina {
-  const self = import.meta.url;
-  const dev = self.endsWith('.ts');
-  const entry = new URL(dev ? './eval-worker.ts' : './eval-worker.js', self).href;
-  return new Piscina({
-    filename: dev ? new URL('./ts-worker-bootstrap.mjs', self).href : entry,
-    workerData: { fitWorkerEntry: entry },
-    minThreads: threads,
-    maxThreads: threads,
-    idleTimeout: 1000,
-    concurrentTasksPerWorker: 1,
-  });
+  return workerPool(workerEntry(import.meta.url, 'eval-worker'), threads);
 }

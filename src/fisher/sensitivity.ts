@@ -5,8 +5,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { MessageChannel } from 'node:worker_threads';
-import * as errors from '../errors.js';
-import { AbortError, InvalidInputError, InvalidOptionError, OnnxFitError } from '../errors.js';
+import { AbortError, InvalidInputError, InvalidOptionError, restoreWorkerError } from '../errors.js';
 import { readModel, type OnnxModel } from '../onnx/read.js';
 import { declaredInputs } from '../engine/load.js';
 import { acquirePool, releasePool } from '../engine/pool.js';
@@ -214,7 +213,7 @@ async function runPool(
     const settled = await Promise.allSettled(runs);
     const failed = settled.find((s) => s.status === 'rejected');
     if (Atomics.load(flag, 0) === 2) throw new AbortError('sensitivity() was aborted');
-    if (failed) throw fromWorker((failed as PromiseRejectedResult).reason);
+    if (failed) throw restoreWorkerError((failed as PromiseRejectedResult).reason);
     let merged: ShardResult | undefined;
     for (const s of settled) {
       const r = (s as PromiseFulfilledResult<ShardResult | undefined>).value;
@@ -234,19 +233,6 @@ async function runPool(
   }
 }
 
-/**
- * An error thrown in a worker arrives structured-cloned: a plain Error whose stack still starts
- * with the class name. Restores the documented class (and so its `code`).
- */
-function fromWorker(e: unknown): unknown {
-  if (e instanceof OnnxFitError || !(e instanceof Error)) return e;
-  const name = /^(\w+Error): /.exec(e.stack ?? '')?.[1];
-  const Cls = name ? (errors as unknown as Record<string, unknown>)[name] : undefined;
-  if (typeof Cls !== 'function' || !(Cls.prototype instanceof OnnxFitError) || name === 'UnsupportedOpError') return e;
-  const err = new (Cls as new (m: string, o?: { cause?: unknown }) => OnnxFitError)(e.message, { cause: e });
-  err.stack = e.stack;
-  return err;
-}
 
 function buildReport(modelName: string, p: ReturnType<EngineCache['get']>, result: ShardResult, pass: PassOptions): SensitivityReport {
   const units = pass.estimator === 'batch' ? result.batches : result.samples;

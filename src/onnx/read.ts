@@ -5,7 +5,8 @@
 import { readFileSync, statSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import { InvalidModelError, ModelLoadError } from '../errors.js';
-import { AttrType, decodeModel, readExternalBytes, toNum } from './proto.js';
+import { AttrType, decodeModel, elemTypeName, readExternalBytes, toNum } from './proto.js';
+import type { ValueInfo } from './types.js';
 import type { GraphProto, ModelProto, TensorProto } from './proto.js';
 
 export const MIN_OPSET = 7;
@@ -165,4 +166,24 @@ function checkGraphShape(g: GraphProto, where: string): void {
       }
     }
   }
+}
+
+/** The declared non-constant inputs of a model (dims: numbers, symbolic names, or null). */
+export function graphInputs(proto: ModelProto, unknownType = 'unknown'): ValueInfo[] {
+  const g = proto.graph!;
+  const inits = new Set((g.initializer ?? []).map((t) => t.name));
+  return (g.input ?? [])
+    .filter((v) => !inits.has(v.name))
+    .map((v) => {
+      const tt = v.type?.tensorType;
+      const dims = (tt?.shape?.dim ?? []).map((d) => {
+        if (d.dimParam) return d.dimParam;
+        if (d.dimValue !== undefined && d.dimValue !== null) {
+          const n = toNum(d.dimValue);
+          return n > 0 ? n : null;
+        }
+        return null;
+      });
+      return { name: v.name, elemType: tt ? elemTypeName(tt.elemType) : unknownType, dims };
+    });
 }

@@ -1,8 +1,0 @@
-// Development only: lets a Piscina worker run the TypeScript worker module through tsx (the
-// published package runs the compiled dist/eval/eval-worker.js directly).
-import { workerData } from 'node:worker_threads';
-import { register } from 'tsx/esm/api';
-
-register();
-const mod = await import(workerData.fitWorkerEntry);
-export default mod.default;
