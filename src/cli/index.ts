@@ -1,15 +1,13 @@
 /** The onnx-fit command. */
 import { Command, Option } from 'commander';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { OnnxFitError, InvalidOptionError } from '../errors.js';
 import { inspect } from '../inspect.js';
 import { collect, parseShapes, positiveInt, writeJsonAtomic } from './options.js';
 import { readNpy, toFloat32 } from '../data/npy.js';
-import { packageRoot } from '../engine/addon.js';
 import type { Inputs } from '../engine/model.js';
 import { formatInspect } from './inspect.js';
-import { registerScore, registerSensitivity, runSensitivity } from './sensitivity.js';
+import { registerScore, registerSensitivity } from './sensitivity.js';
 import { registerExport } from './export.js';
 import { registerEvaluate } from './evaluate.js';
 import { registerSearch } from './search.js';

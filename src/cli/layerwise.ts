@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { InvalidOptionError } from '../errors.js';
 import type { LayerTarget, LayerwiseResult } from '../eval/layerwise.js';
 import { compact, dataSpec, reportForCommand } from './sensitivity.js';
-import { collect, positiveInt, readJsonFile } from './options.js';
+import { collect, positiveInt } from './options.js';
 import { parseShapes, writeJsonAtomic } from './options.js';
 import { table } from './inspect.js';
 import { ProgressBar } from './progress.js';

@@ -2,7 +2,8 @@
  * Option parsers and file helpers shared by the commands. Parsers throw InvalidOptionError ("Expected
  * X for option Y but received Z"), so main() prints one line and exits 1.
  */
-import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { writeFileAtomic } from '../atomic.js';
 import { InvalidInputError, InvalidOptionError } from '../errors.js';
 
 /** Repeatable option: collects every value. */
@@ -64,19 +65,7 @@ export function readJsonFile(path: string, what: string): unknown {
   }
 }
 
-/** Writes text to a temp file beside `path`, then renames it: a reader never sees half a file. */
-export function writeTextAtomic(path: string, text: string): void {
-  const tmp = `${path}.${process.pid}.tmp`;
-  try {
-    writeFileSync(tmp, text);
-    renameSync(tmp, path);
-  } catch (e) {
-    rmSync(tmp, { force: true });
-    throw new InvalidOptionError(`Could not write ${path}: ${(e as Error).message}`, { cause: e });
-  }
-}
-
 /** JSON (non-finite numbers as the strings "Infinity", "-Infinity", "NaN"), written atomically. */
 export function writeJsonAtomic(path: string, value: unknown): void {
-  writeTextAtomic(path, JSON.stringify(value, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v), 2) + '\n');
+  writeFileAtomic(path, JSON.stringify(value, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v), 2) + '\n', '--json');
 }

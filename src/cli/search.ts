@@ -4,7 +4,7 @@
  * --json { config, fit, bytes, averageBits, bops, budget, layers, frontier }.
  */
 import type { Command } from 'commander';
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { writeFileAtomic } from '../atomic.js';
 import { basename } from 'node:path';
 import { InvalidInputError, InvalidOptionError } from '../errors.js';
 import { SensitivityReport } from '../fisher/report.js';
@@ -23,9 +23,7 @@ export function writeSearchJson(path: string, value: Record<string, unknown> & {
   // a raw newline cannot occur inside a JSON string, so this is the top-level key
   const lines = value.frontier.map((p) => `    ${JSON.stringify(p)}`).join(',\n');
   const text = head.replace('\n  "frontier": []', () => `\n  "frontier": [${lines ? `\n${lines}\n  ` : ''}]`);
-  const tmp = `${path}.${process.pid}.tmp`;
-  writeFileSync(tmp, text + '\n');
-  renameSync(tmp, path);
+  writeFileAtomic(path, text + '\n', '--json');
 }
 
 export interface SearchCliOptions {

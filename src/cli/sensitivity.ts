@@ -4,7 +4,7 @@
  * (the FIT of a configuration from a sensitivity JSON).
  */
 import type { Command } from 'commander';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { basename } from 'node:path';
 import { AbortError, InvalidInputError, InvalidOptionError } from '../errors.js';
 import type { DataSpec } from '../data/source.js';

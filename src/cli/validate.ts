@@ -4,7 +4,7 @@
  */
 import type { Command } from 'commander';
 import { compact, dataSpec, reportForCommand } from './sensitivity.js';
-import { bitList, collect, nonNegativeInt, positiveInt, readJsonFile } from './options.js';
+import { bitList, collect, nonNegativeInt, positiveInt } from './options.js';
 import { parseShapes, writeJsonAtomic } from './options.js';
 import { table } from './inspect.js';
 import { ProgressBar } from './progress.js';

@@ -1,5 +1,6 @@
 /** .npy files (NumPy format 1.0-3.0): C-order arrays of float32/float64/uint8/int32/int64. */
-import { readFileSync, writeFileSync, renameSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { writeFileAtomic } from '../atomic.js';
 import { InvalidInputError } from '../errors.js';
 
 export type NpyData = Float32Array | Float64Array | Uint8Array | Int32Array | BigInt64Array;
@@ -110,9 +111,7 @@ export function encodeNpy(arr: NpyArray): Uint8Array {
 
 /** Writes atomically: temp file, then rename. */
 export function writeNpy(path: string, arr: NpyArray): void {
-  const tmp = `${path}.${process.pid}.tmp`;
-  writeFileSync(tmp, encodeNpy(arr));
-  renameSync(tmp, path);
+  writeFileAtomic(path, encodeNpy(arr), 'path');
 }
 
 /** Converts any numeric npy data to float32 (inputs of the engine). */

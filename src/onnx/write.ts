@@ -19,8 +19,8 @@
  * and 11 the Clip runs on the dequantized floats, with the same result). b > 8 bits: the same
  * quantizer written with float ops (Div, Round, Add, Clip, Sub, Mul).
  */
-import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
+import { writeFileAtomic } from '../atomic.js';
+import { resolve } from 'node:path';
 import { InvalidModelError, InvalidOptionError } from '../errors.js';
 import type { DataSpec } from '../data/source.js';
 import { resolveRanges, type Range } from '../eval/calibrate.js';
@@ -516,24 +516,7 @@ export async function quantizeModel(model: string | Uint8Array, config: QuantCon
 }
 
 /** Writes `bytes` to `path` atomically: a temp file in the same directory, fsync, rename. */
-export function writeAtomic(path: string, bytes: Uint8Array): void {
-  const abs = resolve(path);
-  const tmp = join(dirname(abs), `.${basename(abs)}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`);
-  try {
-    const fd = openSync(tmp, 'wx');
-    try {
-      let off = 0;
-      while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, abs);
-  } catch (e) {
-    rmSync(tmp, { force: true });
-    throw new InvalidOptionError(`Expected a writable file path for option out but could not write ${abs}: ${(e as Error).message}`, { cause: e });
-  }
-}
+export const writeAtomic = (path: string, bytes: Uint8Array): void => writeFileAtomic(path, bytes, 'out');
 
 /**
  * Quantizes `model` as `config` says and writes it to `out` (atomically; on any error nothing is

@@ -4,9 +4,8 @@
  * scatter (FIT vs measured metric) and the compression curves, from the JSON files the other
  * commands write.
  */
-import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
-import { InvalidInputError, InvalidOptionError } from '../errors.js';
+import { writeFileAtomic } from '../atomic.js';
+import { InvalidInputError } from '../errors.js';
 import type { SensitivityJson } from '../fisher/report.js';
 import { COLORS, sensitivityBars, xyChart, type Series } from './charts.js';
 import { esc, fmt } from './svg.js';
@@ -139,20 +138,6 @@ export function renderReport(input: ReportInput): string {
   return parts.join('\n');
 }
 
-/** Writes `text` to `path` atomically: a temp file in the same directory, then a rename. */
-export function writeFileAtomic(path: string, text: string | Uint8Array): void {
-  const dir = dirname(path);
-  mkdirSync(dir, { recursive: true });
-  const tmp = join(dir, `.${basename(path)}.${process.pid}.${Date.now()}.tmp`);
-  try {
-    writeFileSync(tmp, text);
-    renameSync(tmp, path);
-  } catch (e) {
-    rmSync(tmp, { force: true });
-    throw new InvalidOptionError(`Could not write ${path}: ${(e as Error).message}`, { cause: e });
-  }
-}
-
 export function writeReport(path: string, input: ReportInput): void {
-  writeFileAtomic(path, renderReport(input));
+  writeFileAtomic(path, renderReport(input), '--out');
 }

@@ -253,7 +253,6 @@ function total(groups: Group[], pos: number[]): { cost: number; value: number } 
  */
 export function solveKnapsack(choices: readonly (readonly Choice[])[], capacity: number): KnapsackSolution | null {
   const groups = choices.map((c) => makeGroup(c));
-  const G = groups.length;
   const finish = (pos: number[], states: number, branching: number): KnapsackSolution => {
     const t = total(groups, pos);
     return { picks: groups.map((g, i) => g.idx[pos[i]!]!), cost: t.cost, value: t.value, states, branching };
