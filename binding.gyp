@@ -3,7 +3,7 @@
     {
       "target_name": "onnx_fit",
       "sources": [
-        "<!@(node -p \"['native/engine','native/engine/ops','native/kernels/cpu','native/addon'].flatMap(d=>require('fs').readdirSync(d).filter(f=>f.endsWith('.cpp')).map(f=>d+'/'+f)).join(' ')\")"
+        "<!@(node -p \"['native/engine','native/engine/ops','native/kernels/cpu','native/fisher','native/addon'].flatMap(d=>require('fs').readdirSync(d).filter(f=>f.endsWith('.cpp')).map(f=>d+'/'+f)).join(' ')\")"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

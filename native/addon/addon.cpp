@@ -3,6 +3,7 @@
 
 #include "../engine/op.h"
 #include "../kernels/backend.h"
+#include "compress.h"
 #include "model.h"
 
 namespace fitaddon {
@@ -13,7 +14,11 @@ class FitAddon : public Napi::Addon<FitAddon> {
     DefineAddon(exports, {InstanceMethod("supportedOps", &FitAddon::SupportedOps),
                           InstanceMethod("cpuFeatures", &FitAddon::CpuFeatures),
                           InstanceMethod("forcePortableGemm", &FitAddon::ForcePortableGemm),
-                          InstanceValue("Model", Model::Init(env))});
+                          InstanceValue("Model", Model::Init(env)),
+                          InstanceValue("CompressSet", compressSetInit(env)),
+                          InstanceMethod("measuredFit", &FitAddon::MeasuredFit),
+                          InstanceMethod("quantizeMasked", &FitAddon::QuantizeMasked),
+                          InstanceMethod("compressionRatio", &FitAddon::CompressionRatio)});
   }
 
  private:
@@ -33,6 +38,10 @@ class FitAddon : public Napi::Addon<FitAddon> {
     bool prev = fit::kernels::forcePortableGemm(info[0].ToBoolean().Value());
     return Napi::Boolean::New(info.Env(), prev);
   }
+  // FITCompress kernels (compress.cpp)
+  Napi::Value MeasuredFit(const Napi::CallbackInfo& info) { return compressMeasuredFit(info); }
+  Napi::Value QuantizeMasked(const Napi::CallbackInfo& info) { return compressQuantizeMasked(info); }
+  Napi::Value CompressionRatio(const Napi::CallbackInfo& info) { return compressRatio(info); }
 };
 
 }  // namespace fitaddon

@@ -96,11 +96,65 @@ export interface NativeModel {
   info(): { nodes: number; values: number };
 }
 
+/** FITCompress cost tables; cell (l * levels + p) * steps + s, see native/fisher/compress_tables.h. */
+export interface NativeCompressTables {
+  layers: number;
+  levels: number;
+  steps: number;
+  /** [levels] weights pruned at each level: floor(level * N) */
+  pruned: Float64Array;
+  /** [layers * levels] survivors */
+  nnz: Float64Array;
+  /** sum_j F (w'(p, s) - w)^2 */
+  fitOriginal: Float64Array;
+  /** sum_j F (w'(p, s + 1) - w'(p, s))^2, 0 at the last step */
+  quantizeCost: Float64Array;
+  /** sum_j F (w'(p + 1, s) - w'(p, s))^2, 0 at the last level */
+  pruneCost: Float64Array;
+  /** Delta of w'(p, s) (1 for float) */
+  scales: Float32Array;
+}
+
+export interface NativeCompressApplied {
+  /** quantized after masking, per layer */
+  weights: Float32Array[];
+  masks: Uint8Array[];
+  scales: Float32Array;
+  nnz: Float64Array;
+  /** measured FIT against the original weights, per layer */
+  fit: Float64Array;
+}
+
+/** Weights and Fisher diagonals of every quantizable layer (copied), ranked once by importance. */
+export interface NativeCompressSet {
+  info(): { layers: number; total: number; importanceTotal: number };
+  /** F_jj w_j^2 of one layer */
+  importance(layer: number): Float64Array;
+  /** global ascending (importance, layer, element) rank of each weight of one layer */
+  ranks(layer: number): Uint32Array;
+  /** floor(level * N) */
+  pruneCount(level: number): number;
+  masks(level: number): Uint8Array[];
+  apply(level: number, bits: number[]): NativeCompressApplied;
+  tables(levels: number[] | Float64Array, bits: number[]): Promise<NativeCompressTables>;
+  /** stops a running tables() (it rejects with ERR_ABORTED) */
+  abort(): void;
+  /** frees the copies now (the object is then empty) */
+  dispose(): void;
+}
+
 export interface Addon {
   supportedOps(): string[];
   cpuFeatures(): { avx2fma: boolean; gemmPath: string };
   forcePortableGemm(force: boolean): boolean;
   Model: new (desc: NativeGraphDesc) => NativeModel;
+  CompressSet: new (weights: Float32Array[], fisher: Float64Array[]) => NativeCompressSet;
+  /** per layer sum_j F_jj (a_j - b_j)^2 */
+  measuredFit(a: Float32Array[], b: Float32Array[], fisher: Float64Array[]): Float64Array;
+  /** w' = mask ? Q_b(w) : 0 with Delta from the kept weights (mask null: all kept; bits 32: float) */
+  quantizeMasked(weights: Float32Array, mask: Uint8Array | null, bits: number): { values: Float32Array; scale: number };
+  /** (sum_l nnz_l b_l) / (32 sum_l n_l) */
+  compressionRatio(nnz: number[] | Float64Array, bits: number[], counts: number[] | Float64Array): number;
 }
 
 const here = dirname(fileURLToPath(import.meta.url));
