@@ -137,6 +137,8 @@ export async function sensitivity(source: string | Uint8Array, options: Sensitiv
   const monitor = new Monitor();
   const converged = () => tolerance > 0 && monitor.samples >= minSamples && monitor.maxRel() < tolerance;
   const onBatch = (r: BatchReport) => {
+    // batches still in flight from workers when the run is aborted are dropped, not reported
+    if (signal?.aborted) return;
     monitor.add(r);
     options.onProgress?.({ samples: monitor.samples, total: data.samples, batches: monitor.batches, maxRelStdError: monitor.maxRel() });
   };
