@@ -22,6 +22,30 @@ void addInto(Tensor& acc, const Tensor& g) {
   for (int64_t i = 0; i < n; ++i) a[i] += b[i];
 }
 
+// Storage no other tensor shares: safe to accumulate into in place. Gradient rules may hand out
+// their output gradient itself as an input gradient (Add, Reshape: no copy), and layer input
+// gradients share storage with the running sum, so accumulation copies on write.
+bool exclusive(const Tensor& t) { return t.hold && t.hold.use_count() == 1; }
+
+// acc += g, copying acc first when its storage is shared.
+template <typename T>
+void accumulate(Tensor& acc, Tensor& g) {
+  if (exclusive(acc)) {
+    addInto<T>(acc, g);
+  } else if (exclusive(g)) {
+    addInto<T>(g, acc);
+    acc = std::move(g);
+  } else {
+    Tensor sum = Tensor::make(acc.dtype, acc.dims);
+    T* s = sum.template data<T>();
+    const T* a = acc.template data<T>();
+    const T* b = g.template data<T>();
+    const int64_t n = acc.numel();
+    for (int64_t i = 0; i < n; ++i) s[i] = a[i] + b[i];
+    acc = std::move(sum);
+  }
+}
+
 // A private copy (gradients handed to the caller or accumulated must not alias each other).
 Tensor cloneTensor(const Tensor& t) {
   Tensor c = Tensor::make(t.dtype, t.dims);
@@ -31,10 +55,51 @@ Tensor cloneTensor(const Tensor& t) {
 
 }  // namespace
 
+void allocStats(size_t& freshBytes, size_t& freshCount);  // tensor.cpp
+
+// FIT_PROFILE=1: times by op type; FIT_PROFILE=2: by node, with its first input's dims.
+std::string profileKey(const Node& n, const std::vector<Dims>& dims, const char* suffix) {
+  static const bool perNode = [] {
+    const char* v = std::getenv("FIT_PROFILE");
+    return v && std::string(v) == "2";
+  }();
+  if (!perNode) return n.op + suffix;
+  std::string k = n.op + suffix + " " + n.name;
+  if (!n.inputs.empty() && n.inputs[0] >= 0) k += " " + dimsToString(dims[n.inputs[0]]);
+  return k;
+}
+
 template <typename T>
-BackwardResult Executor<T>::backward(const BackwardRequest& req, const std::atomic<bool>* abort) {
-  const Graph& g = *graph_;
+BackwardResult Executor<T>::backward(const BackwardRequest& request, const std::atomic<bool>* abort) {
+  const Graph& g = *plan_.graph;
   const size_t nv = g.values.size();
+  // Layer node indices refer to the graph as given; map them onto the plan.
+  BackwardRequest translated;
+  const bool remap = plan_.graph != graph_;
+  if (remap) {
+    translated.layers = request.layers;
+    for (auto& L : translated.layers) {
+      if (L.node < 0 || static_cast<size_t>(L.node) >= plan_.planNode.size() || plan_.planNode[L.node] < 0)
+        throw EngineError(ErrorCode::Internal, "layer node out of range");
+      L.node = plan_.planNode[L.node];
+    }
+    auto check = [&](int id) {
+      if (id >= 0 && static_cast<size_t>(id) < nv && plan_.fusedAway[id])
+        throw EngineError(ErrorCode::Internal, "the gradient of '" + g.values[id].name +
+                                                   "' is not computed: the engine fused it into a chain of "
+                                                   "elementwise nodes (ask for its range too, which keeps it, or "
+                                                   "set FIT_NO_FUSE=1)");
+    };
+    for (int id : request.want) check(id);
+    for (const auto& sd : request.seeds) check(sd.first);
+  }
+  const std::vector<BackwardRequest::Layer>& reqLayers = remap ? translated.layers : request.layers;
+  struct {
+    const std::vector<std::pair<int, Tensor>>& seeds;
+    const std::vector<int>& want;
+    const std::vector<BackwardRequest::Layer>& layers;
+    bool perSampleSquares;
+  } req{request.seeds, request.want, reqLayers, request.perSampleSquares};
   if (values_.size() != nv)
     throw EngineError(ErrorCode::Internal, "backward called without a forward run");
   if (!keepValues_)
@@ -76,8 +141,12 @@ BackwardResult Executor<T>::backward(const BackwardRequest& req, const std::atom
       throw EngineError(ErrorCode::Internal, "seed for '" + g.values[id].name + "' has dims " +
                                                  dimsToString(seed.dims) + " but the value has " +
                                                  dimsToString(valueDims_[id]));
-    if (grads[id].ptr) addInto<T>(grads[id], seed);
-    else grads[id] = cloneTensor(seed);
+    if (grads[id].ptr) {
+      Tensor s = seed;
+      accumulate<T>(grads[id], s);
+    } else {
+      grads[id] = cloneTensor(seed);
+    }
   }
 
   BackwardResult res;
@@ -114,6 +183,16 @@ BackwardResult Executor<T>::backward(const BackwardRequest& req, const std::atom
       for (size_t i = 0; i < n.inputs.size(); ++i)
         if (ctx.needGrad[i] && g.values[n.inputs[i]].isConst && g.values[n.inputs[i]].constant.dtype == DType::I64)
           ctx.needGrad[i] = 0;
+      ctx.accum.assign(n.inputs.size(), nullptr);
+      ctx.accumDone.assign(n.inputs.size(), 0);
+      for (size_t i = 0; i < n.inputs.size(); ++i) {
+        const int id = n.inputs[i];
+        bool once = true;  // an input read twice by this node gets two separate gradients
+        for (size_t j = 0; j < n.inputs.size(); ++j) once = once && (j == i || n.inputs[j] != id);
+        if (ctx.needGrad[i] && once && grads[id].ptr && exclusive(grads[id]) &&
+            !(layer >= 0 && static_cast<int>(i) == req.layers[layer].dataInput))
+          ctx.accum[i] = &grads[id];
+      }
       if (layer >= 0 && req.perSampleSquares) {
         const auto& L = req.layers[layer];
         ctx.weightInput = L.weightInput;
@@ -123,7 +202,7 @@ BackwardResult Executor<T>::backward(const BackwardRequest& req, const std::atom
       fn(ctx);
       scratch_.reset();
       for (size_t i = 0; i < n.inputs.size(); ++i) {
-        if (!ctx.needGrad[i]) continue;
+        if (!ctx.needGrad[i] || ctx.accumDone[i]) continue;  // accumulated in place by the rule
         const int id = n.inputs[i];
         Tensor& gi = gin[i];
         if (!gi.ptr && gi.numel() != 0)
@@ -133,8 +212,8 @@ BackwardResult Executor<T>::backward(const BackwardRequest& req, const std::atom
                                                      " has dims " + dimsToString(gi.dims) + " but the input has " +
                                                      dimsToString(valueDims_[id]));
         if (layer >= 0 && static_cast<int>(i) == req.layers[layer].dataInput)
-          res.layerInputGrads[layer] = cloneTensor(gi);  // later consumers add into grads[id]
-        if (grads[id].ptr) addInto<T>(grads[id], gi);
+          res.layerInputGrads[layer] = gi;  // shared: accumulation into grads[id] copies on write
+        if (grads[id].ptr) accumulate<T>(grads[id], gi);
         else grads[id] = std::move(gi);
       }
     }
@@ -143,7 +222,7 @@ BackwardResult Executor<T>::backward(const BackwardRequest& req, const std::atom
       res.layerInputGrads[layer] = Tensor::zeros(DTypeOf<T>::value, valueDims_[a]);
     }
     if (profiling)
-      prof[n.op + " (bwd)"] += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+      prof[profileKey(n, valueDims_, " (bwd)")] += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     // Output gradients are consumed; forward values whose first use is this node are done.
     for (int id : n.outputs)
       if (id >= 0 && !wanted[id]) grads[id] = Tensor{};
@@ -166,6 +245,9 @@ BackwardResult Executor<T>::backward(const BackwardRequest& req, const std::atom
       }
   values_.clear();
   if (profiling) {
+    size_t fb = 0, fc = 0;
+    allocStats(fb, fc);
+    std::fprintf(stderr, "  fresh allocations so far: %zu (%.1f MB)\n", fc, fb / 1048576.0);
     for (const auto& [op, ms] : prof) std::fprintf(stderr, "  %-26s %8.3f ms\n", op.c_str(), ms);
     std::fprintf(stderr, "\n");
   }

@@ -16,19 +16,27 @@ static bool profiling() {
   return on;
 }
 
+std::string profileKey(const Node& n, const std::vector<Dims>& dims, const char* suffix);  // backward.cpp
+
 template <typename T>
 Executor<T>::Executor(std::shared_ptr<const Graph> graph) : graph_(std::move(graph)) {
-  const Graph& g = *graph_;
-  g.validate();
-  const OpRegistry& reg = OpRegistry::instance();
-  defs_.reserve(g.nodes.size());
-  for (const Node& n : g.nodes) defs_.push_back(reg.find(n.op));
-
-  consts_.resize(g.values.size());
-  for (size_t v = 0; v < g.values.size(); ++v) {
-    const Value& val = g.values[v];
+  graph_->validate();
+  consts_.resize(graph_->values.size());
+  for (size_t v = 0; v < graph_->values.size(); ++v) {
+    const Value& val = graph_->values[v];
     if (val.isConst) consts_[v] = toCompute(val.constant);
   }
+  buildPlan({});
+}
+
+template <typename T>
+void Executor<T>::buildPlan(const std::vector<char>& keep) {
+  plan_ = makePlan(graph_, keep, true);
+  const Graph& g = *plan_.graph;
+  const OpRegistry& reg = OpRegistry::instance();
+  defs_.clear();
+  defs_.reserve(g.nodes.size());
+  for (const Node& n : g.nodes) defs_.push_back(reg.find(n.op));
   lastUse_.assign(g.values.size(), -1);
   for (size_t k = 0; k < g.nodes.size(); ++k)
     for (int id : g.nodes[k].inputs)
@@ -74,7 +82,7 @@ Tensor Executor<T>::toCompute(const Tensor& t) const {
 
 template <typename T>
 void Executor<T>::forward(const std::vector<Tensor>& inputs, const std::atomic<bool>* abort) {
-  const Graph& g = *graph_;
+  const Graph& g = *plan_.graph;
   if (inputs.size() != g.inputs.size())
     throw EngineError(ErrorCode::InvalidInput, "the model has " + std::to_string(g.inputs.size()) +
                                                    " input(s) but " + std::to_string(inputs.size()) +
@@ -115,7 +123,7 @@ void Executor<T>::forward(const std::vector<Tensor>& inputs, const std::atomic<b
     defs_[k]->template forward<T>()(ctx);
     scratch_.reset();
     if (profiling())
-      prof[n.op] += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+      prof[profileKey(n, valueDims_, "")] += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     for (size_t o = 0; o < n.outputs.size(); ++o) {
       int id = n.outputs[o];
       if (id < 0) continue;
@@ -131,7 +139,7 @@ void Executor<T>::forward(const std::vector<Tensor>& inputs, const std::atomic<b
         values_[id] = Tensor{};
   }
   if (profiling()) {
-    for (const auto& [op, ms] : prof) std::fprintf(stderr, "  %-20s %8.3f ms\n", op.c_str(), ms);
+    for (const auto& [op, ms] : prof) std::fprintf(stderr, "  %-26s %8.3f ms\n", op.c_str(), ms);
     std::fprintf(stderr, "\n");
   }
 }
@@ -139,8 +147,19 @@ void Executor<T>::forward(const std::vector<Tensor>& inputs, const std::atomic<b
 template <typename T>
 void Executor<T>::pin(const std::vector<int>& ids) {
   pinned_.assign(graph_->values.size(), 0);
+  bool refuse = false;
   for (int id : ids)
-    if (id >= 0 && static_cast<size_t>(id) < pinned_.size()) pinned_[id] = 1;
+    if (id >= 0 && static_cast<size_t>(id) < pinned_.size()) {
+      pinned_[id] = 1;
+      refuse = refuse || plan_.fusedAway[id];
+    }
+  // A value the caller reads after forward must be produced: rebuild the plan around it. (Plans
+  // only ever get less fused this way; pinning the same values again costs nothing.)
+  if (refuse) {
+    keepAlways_.resize(pinned_.size(), 0);
+    for (size_t v = 0; v < pinned_.size(); ++v) keepAlways_[v] = keepAlways_[v] || pinned_[v];
+    buildPlan(keepAlways_);
+  }
 }
 
 template <typename T>

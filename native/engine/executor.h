@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "arena.h"
+#include "fuse.h"
 #include "graph.h"
 #include "op.h"
 
@@ -56,6 +57,7 @@ class Executor {
   // and gradients as soon as backward no longer needs them.
   BackwardResult backward(const BackwardRequest& req, const std::atomic<bool>* abort = nullptr);
 
+  // The graph as given (node indices of BackwardRequest::layers refer to it).
   const Graph& graph() const { return *graph_; }
   const Tensor& value(int id) const;
   std::vector<Tensor> outputs() const;
@@ -64,8 +66,11 @@ class Executor {
 
  private:
   Tensor toCompute(const Tensor& t) const;
+  // (Re)builds the execution plan (fusing what `keep` allows) and the per-node tables.
+  void buildPlan(const std::vector<char>& keep);
 
-  std::shared_ptr<const Graph> graph_;
+  std::shared_ptr<const Graph> graph_;  // as given
+  ExecPlan plan_;                       // what runs: graph_ with elementwise chains fused
   std::vector<const OpDef*> defs_;
   std::vector<Tensor> consts_;   // float constants converted to T; int64 constants as they are
   std::vector<Tensor> values_;   // values of the last run, by id
@@ -75,6 +80,7 @@ class Executor {
   std::vector<char> savedForBackward_;  // a gradient rule reads this value
   std::vector<char> pinned_;            // kept after forward regardless (see pin)
   std::vector<int> firstUse_;           // index of the first node that reads or produces each value
+  std::vector<char> keepAlways_;        // values ever pinned: never fused away
   bool keepValues_ = true;
   Arena scratch_;
 };

@@ -67,6 +67,11 @@ struct GradContext {
   // column i of A), without a batch-1 loop.
   int weightInput = -1;
   Tensor* sqWeightGrad = nullptr;
+  // Fan-in: the gradient other consumers already gave input i, when a rule may add into it in
+  // place (exclusively owned, not a layer's own-input gradient); empty pointers otherwise. A rule
+  // that adds its gradient into accumTarget(i) calls accumulated(i) and sets no gradInputs[i].
+  std::vector<Tensor*> accum;
+  std::vector<char> accumDone;
 
   GradContext(const Node& n, int os, std::vector<Tensor>& gin, Arena& a)
       : node(n), opset(os), gradInputs(gin), scratch(a) {}
@@ -98,6 +103,10 @@ struct GradContext {
     gradInputs.at(i) = Tensor::zeros(DTypeOf<T>::value, dims);
     return gradInputs[i].template data<T>();
   }
+  T* accumTarget(size_t i) const {
+    return i < accum.size() && accum[i] ? accum[i]->template data<T>() : nullptr;
+  }
+  void accumulated(size_t i) { accumDone.at(i) = 1; }
   [[noreturn]] void fail(ErrorCode code, const std::string& msg) const {
     throw EngineError(code, node.describe() + " (backward): " + msg);
   }

@@ -1,5 +1,6 @@
 #include "tensor.h"
 
+#include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -24,6 +25,8 @@ namespace {
 // (which cost more than small ops themselves). Size classes grow by 2^(1/4) (<= 19% slack).
 class BlockCache {
  public:
+  // Blocks that were not in the cache (printed by FIT_PROFILE); atomic: workers share the cache.
+  std::atomic<size_t> freshBytes{0}, freshCount{0};
   static BlockCache& get() {
     static BlockCache* cache = new BlockCache();  // never destroyed: blocks may be freed at exit
     return *cache;
@@ -45,6 +48,8 @@ class BlockCache {
         return p;
       }
     }
+    freshBytes.fetch_add(size, std::memory_order_relaxed);
+    freshCount.fetch_add(1, std::memory_order_relaxed);
     void* p = std::aligned_alloc(64, size);
     if (!p) throw EngineError(ErrorCode::Internal, "out of memory allocating " + std::to_string(size) + " bytes");
     return p;
@@ -67,6 +72,12 @@ class BlockCache {
 };
 
 }  // namespace
+
+// Fresh (uncached) allocations so far, for FIT_PROFILE (declared where used, in backward.cpp).
+void allocStats(size_t& freshBytes, size_t& freshCount) {
+  freshBytes = BlockCache::get().freshBytes.load(std::memory_order_relaxed);
+  freshCount = BlockCache::get().freshCount.load(std::memory_order_relaxed);
+}
 
 std::shared_ptr<void> allocAligned(size_t bytes) {
   const size_t size = BlockCache::classSize(bytes == 0 ? 64 : bytes);

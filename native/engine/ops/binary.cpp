@@ -19,12 +19,11 @@ namespace fit {
 namespace ops {
 namespace {
 
-
-// y[od] = f(a[ad], b[bd]) with broadcasting; od must be broadcastDims(ad, bd) (or, for PRelu,
-// ad itself). y must not alias a or b unless it has a's or b's dims exactly.
-template <typename T, typename F>
-void broadcastApply(const T* a, const Dims& ad, const T* b, const Dims& bd, T* y, const Dims& od,
-                    F f) {
+// Walks the broadcast of a (dims ad) and b (dims bd) to od in innermost lines: for each line,
+// line(o, oa, ob, n, ca, cb) with o the output offset, oa / ob the operands' offsets, n the line
+// length and ca / cb whether a / b advance along the line (else they repeat one value).
+template <typename F>
+void forEachLine(const Dims& ad, const Dims& bd, const Dims& od, F line) {
   const int64_t total = numelOf(od);
   if (total == 0) return;
   const size_t r = od.size();
@@ -46,7 +45,7 @@ void broadcastApply(const T* a, const Dims& ad, const T* b, const Dims& bd, T* y
     }
   }
   if (cd.empty()) {  // a single element
-    y[0] = f(a[0], b[0]);
+    line(int64_t(0), int64_t(0), int64_t(0), int64_t(1), true, true);
     return;
   }
   const size_t k = cd.size();
@@ -62,6 +61,25 @@ void broadcastApply(const T* a, const Dims& ad, const T* b, const Dims& bd, T* y
   Dims idx(k, 0);
   int64_t oa = 0, ob = 0;
   for (int64_t o = 0; o < total; o += n) {
+    line(o, oa, ob, n, ca, cb);
+    // Advance the counter over the outer dims 0..k-2.
+    for (int64_t j = static_cast<int64_t>(k) - 2; j >= 0; --j) {
+      oa += sa[j];
+      ob += sb[j];
+      if (++idx[j] < cd[j]) break;
+      oa -= sa[j] * cd[j];
+      ob -= sb[j] * cd[j];
+      idx[j] = 0;
+    }
+  }
+}
+
+// y[od] = f(a[ad], b[bd]) with broadcasting; od must be broadcastDims(ad, bd) (or, for PRelu,
+// ad itself). y must not alias a or b unless it has a's or b's dims exactly.
+template <typename T, typename F>
+void broadcastApply(const T* a, const Dims& ad, const T* b, const Dims& bd, T* y, const Dims& od,
+                    F f) {
+  forEachLine(ad, bd, od, [&](int64_t o, int64_t oa, int64_t ob, int64_t n, bool ca, bool cb) {
     T* yp = y + o;
     const T* ap = a + oa;
     const T* bp = b + ob;
@@ -77,16 +95,7 @@ void broadcastApply(const T* a, const Dims& ad, const T* b, const Dims& bd, T* y
       const T v = f(*ap, *bp);
       for (int64_t i = 0; i < n; ++i) yp[i] = v;
     }
-    // Advance the counter over the outer dims 0..k-2.
-    for (int64_t j = static_cast<int64_t>(k) - 2; j >= 0; --j) {
-      oa += sa[j];
-      ob += sb[j];
-      if (++idx[j] < cd[j]) break;
-      oa -= sa[j] * cd[j];
-      ob -= sb[j] * cd[j];
-      idx[j] = 0;
-    }
-  }
+  });
 }
 
 template <typename T>
@@ -225,7 +234,6 @@ void minForward(OpContext<T>& ctx) {
   variadicOp(ctx, [](T x, T w) -> T { return (x <= w || std::isnan(x)) ? x : w; }, false);
 }
 
-
 // ---- gradient rules ------------------------------------------------------------------------------
 // Input dims come from ctx.inDims (known even when the input's data was freed), so Add, Sub, Sum
 // and Mean save nothing; the other rules save only the operands whose values they read. A
@@ -251,16 +259,77 @@ void binaryGrad(GradContext<T>& ctx, size_t k, const T* dy, const Dims& od, cons
   if (t != g) sumToShape(t, od, g, kd);
 }
 
-// Gradient of input k: scale * dy summed down to input k's dims.
+// Gradients of both inputs of an elementwise product-like op in one walk over the output:
+// gA = dy * fa(a, b) and gB = dy * fb(a, b), each summed down to its input's dims. A full-size
+// gradient is written directly, a broadcast one accumulated (line sums for an operand repeated
+// along the line, e.g. the [N, C, 1, 1] scale of a squeeze-excitation Mul). dy is read once from
+// memory: the second pass over each line hits the cache. No temporaries.
+template <typename T, typename FA, typename FB>
+void productGrad(GradContext<T>& ctx, const T* dy, const Dims& od, const T* a, const Dims& ad, const T* b,
+                 const Dims& bd, FA fa, FB fb) {
+  const int64_t total = numelOf(od);
+  T* g[2] = {nullptr, nullptr};
+  bool full[2] = {false, false};
+  for (size_t k = 0; k < 2; ++k) {
+    if (!ctx.wants(k)) continue;
+    const Dims& kd = ctx.inDims(k);
+    full[k] = numelOf(kd) == total;
+    g[k] = full[k] ? ctx.gradInput(k, kd) : ctx.gradInputZeros(k, kd);
+  }
+  if (total == 0) return;
+  forEachLine(ad, bd, od, [&](int64_t o, int64_t oa, int64_t ob, int64_t n, bool ca, bool cb) {
+    const T* __restrict d = dy + o;
+    const T* __restrict ap = a + oa;
+    const T* __restrict bp = b + ob;
+    auto target = [&](T* __restrict t, bool fullK, bool along, auto f) {
+      if (along && fullK) {
+        if (ca && cb) for (int64_t i = 0; i < n; ++i) t[i] = f(ap[i], bp[i]) * d[i];
+        else if (ca) for (int64_t i = 0; i < n; ++i) t[i] = f(ap[i], *bp) * d[i];
+        else for (int64_t i = 0; i < n; ++i) t[i] = f(*ap, bp[i]) * d[i];
+      } else if (along) {
+        if (ca && cb) for (int64_t i = 0; i < n; ++i) t[i] += f(ap[i], bp[i]) * d[i];
+        else if (ca) for (int64_t i = 0; i < n; ++i) t[i] += f(ap[i], *bp) * d[i];
+        else for (int64_t i = 0; i < n; ++i) t[i] += f(*ap, bp[i]) * d[i];
+      } else {
+        // Repeated along the line: a sum, in 8 partial sums so it vectorizes.
+        auto lineSum = [&](auto term) {
+          T part[8] = {};
+          int64_t i = 0;
+          for (; i + 8 <= n; i += 8)
+            for (int j = 0; j < 8; ++j) part[j] += term(i + j);
+          for (; i < n; ++i) part[0] += term(i);
+          *t += ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
+        };
+        const T av = *ap, bv = *bp;
+        if (ca) lineSum([&](int64_t i) { return f(ap[i], bv) * d[i]; });
+        else if (cb) lineSum([&](int64_t i) { return f(av, bp[i]) * d[i]; });
+        else lineSum([&, v = f(av, bv)](int64_t i) { return v * d[i]; });
+      }
+    };
+    if (g[0]) target(g[0] + oa, full[0], ca, fa);
+    if (g[1]) target(g[1] + ob, full[1], cb, fb);
+  });
+}
+
+// Gradient of input k: scale * dy summed down to input k's dims. With the output's size and scale
+// 1 it is dy itself, shared (the executor copies before accumulating into shared storage).
 template <typename T>
 void passGrad(GradContext<T>& ctx, size_t k, const T* dy, const Dims& od, T scale) {
   const Dims& kd = ctx.inDims(k);
+  const int64_t n = numelOf(kd);
+  if (n == numelOf(od)) {
+    if (scale == T(1) && ctx.gradOutputs[0]->hold) {
+      ctx.gradInputs.at(k) = ctx.gradOutputs[0]->reshaped(kd);
+      return;
+    }
+    T* g = ctx.gradInput(k, kd);
+    for (int64_t i = 0; i < n; ++i) g[i] = dy[i] * scale;
+    return;
+  }
   T* g = ctx.gradInput(k, kd);
   sumToShape(dy, od, g, kd);
-  if (scale != T(1)) {
-    const int64_t n = numelOf(kd);
+  if (scale != T(1))
     for (int64_t i = 0; i < n; ++i) g[i] *= scale;
-  }
 }
 
 template <typename T>
@@ -289,8 +358,7 @@ void mulBackward(GradContext<T>& ctx) {
   const Dims &ad = ctx.in(0).dims, &bd = ctx.in(1).dims;
   const T* a = dataAs(ctx, 0);
   const T* b = dataAs(ctx, 1);
-  if (ctx.wants(0)) binaryGrad(ctx, 0, dy, od, a, ad, b, bd, [](T, T w) -> T { return w; });
-  if (ctx.wants(1)) binaryGrad(ctx, 1, dy, od, a, ad, b, bd, [](T v, T) -> T { return v; });
+  productGrad(ctx, dy, od, a, ad, b, bd, [](T, T w) -> T { return w; }, [](T v, T) -> T { return v; });
 }
 
 // d(a/b)/da = 1/b, d(a/b)/db = -a/b^2.
@@ -302,8 +370,8 @@ void divBackward(GradContext<T>& ctx) {
   const Dims &ad = ctx.in(0).dims, &bd = ctx.in(1).dims;
   const T* a = dataAs(ctx, 0);
   const T* b = dataAs(ctx, 1);
-  if (ctx.wants(0)) binaryGrad(ctx, 0, dy, od, a, ad, b, bd, [](T, T w) -> T { return T(1) / w; });
-  if (ctx.wants(1)) binaryGrad(ctx, 1, dy, od, a, ad, b, bd, [](T v, T w) -> T { return -v / (w * w); });
+  productGrad(ctx, dy, od, a, ad, b, bd, [](T, T w) -> T { return T(1) / w; },
+              [](T v, T w) -> T { return -v / (w * w); });
 }
 
 // d(a^b)/da = b * a^(b-1) (0 for b = 0, also at a = 0); d(a^b)/db = a^b * log(a) for a > 0 and 0

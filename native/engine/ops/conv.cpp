@@ -6,6 +6,7 @@
 #include <string>
 
 #include "../../kernels/backend.h"
+#include "../../kernels/simd.h"
 #include "util.h"
 
 namespace fit {
@@ -170,68 +171,55 @@ ConvGeom convTransposeGeom(const NodeCheck& ctx, const Dims& X, const Dims& W) {
 }
 
 // One output row of a depthwise convolution for one kernel row: y[i] += sum_k w[k] *
-// x[i * sw + k * dw]. The kernel width is a template parameter for the common sizes so the taps
-// stay in registers and y is loaded and stored once per kernel row.
+// x[i * sw + k * dw]. The kernel width is a template parameter for the common sizes (KW > 0) so
+// the taps stay in registers and y is loaded and stored once per kernel row; KW == 0 is any width.
 template <typename T, int KW>
-void dwRowFixed(T* __restrict y, const T* __restrict x, const T* w, int64_t OW, int64_t sw, int64_t dw) {
-  T wv[KW];
-  for (int k = 0; k < KW; ++k) wv[k] = w[k];
-  if (sw == 1 && dw == 1) {
-    for (int64_t i = 0; i < OW; ++i) {
-      T s = y[i];
-      for (int k = 0; k < KW; ++k) s += wv[k] * x[i + k];
-      y[i] = s;
-    }
-  } else if (sw == 2 && dw == 1) {
-    for (int64_t i = 0; i < OW; ++i) {
-      T s = y[i];
-      for (int k = 0; k < KW; ++k) s += wv[k] * x[2 * i + k];
-      y[i] = s;
+inline void dwRow(T* __restrict y, const T* __restrict x, const T* w, int64_t kw, int64_t OW, int64_t sw,
+                  int64_t dw) {
+  if constexpr (KW == 0) {
+    for (int64_t k = 0; k < kw; ++k) {
+      const T wv = w[k];
+      const T* xs = x + k * dw;
+      for (int64_t i = 0; i < OW; ++i) y[i] += wv * xs[i * sw];
     }
   } else {
-    for (int64_t i = 0; i < OW; ++i) {
-      T s = y[i];
-      for (int k = 0; k < KW; ++k) s += wv[k] * x[i * sw + k * dw];
-      y[i] = s;
+    T wv[KW];
+    for (int k = 0; k < KW; ++k) wv[k] = w[k];
+    if (sw == 1 && dw == 1) {
+      for (int64_t i = 0; i < OW; ++i) {
+        T s = y[i];
+        for (int k = 0; k < KW; ++k) s += wv[k] * x[i + k];
+        y[i] = s;
+      }
+    } else if (sw == 2 && dw == 1) {
+      for (int64_t i = 0; i < OW; ++i) {
+        T s = y[i];
+        for (int k = 0; k < KW; ++k) s += wv[k] * x[2 * i + k];
+        y[i] = s;
+      }
+    } else {
+      for (int64_t i = 0; i < OW; ++i) {
+        T s = y[i];
+        for (int k = 0; k < KW; ++k) s += wv[k] * x[i * sw + k * dw];
+        y[i] = s;
+      }
     }
-  }
-}
-
-template <typename T>
-void dwRowAny(T* __restrict y, const T* __restrict x, const T* w, int64_t KW, int64_t OW, int64_t sw, int64_t dw) {
-  for (int64_t k = 0; k < KW; ++k) {
-    const T wv = w[k];
-    const T* xs = x + k * dw;
-    for (int64_t i = 0; i < OW; ++i) y[i] += wv * xs[i * sw];
   }
 }
 
 // Direct 2-D depthwise convolution: group == C, each output channel m reads input channel
 // m / mult (mult = M / C). Each input plane is first copied into a zero-padded plane covering
-// exactly the rows and columns the taps reach, so the row kernels need no bounds checks.
-// y must hold [N, M, OH, OW]; bias may be null.
-template <typename T>
-void depthwise2d(const T* x, const T* w, const T* bias, T* y, int64_t N, int64_t C, int64_t M,
-                 const ConvGeom& g, Arena& scratch) {
-  const int64_t IH = g.in[0], IW = g.in[1], OH = g.out[0], OW = g.out[1];
-  const int64_t KH = g.kernel[0], KW = g.kernel[1];
-  const int64_t sh = g.stride[0], sw = g.stride[1], dh = g.dilation[0], dw = g.dilation[1];
-  const int64_t pt = g.padBegin[0], pl = g.padBegin[1];
+// exactly the rows and columns the taps reach, so the row kernels need no bounds checks; kernel
+// rows that fall entirely in the top/bottom padding are skipped. y must hold [N, M, OH, OW]; bias
+// may be null. Multiversioned (FIT_SIMD_CLONES): the row loops vectorize for the running CPU.
+template <typename T, int KW>
+FIT_SIMD_CLONES void depthwise2dPlanes(const T* x, const T* w, const T* bias, T* y, int64_t N, int64_t C,
+                                       int64_t M, const int64_t* dims, T* pad) {
+  const int64_t IH = dims[0], IW = dims[1], OH = dims[2], OW = dims[3], KH = dims[4], KWd = dims[5];
+  const int64_t sh = dims[6], sw = dims[7], dh = dims[8], dw = dims[9], pt = dims[10], pl = dims[11];
   const int64_t mult = M / C;
-  const int64_t PH = (OH - 1) * sh + (KH - 1) * dh + 1, PW = (OW - 1) * sw + (KW - 1) * dw + 1;
-  T* pad = scratch.alloc<T>(static_cast<size_t>(PH * PW));
-  std::fill(pad, pad + PH * PW, T(0));
+  const int64_t PH = (OH - 1) * sh + (KH - 1) * dh + 1, PW = (OW - 1) * sw + (KWd - 1) * dw + 1;
   const int64_t rowsIn = std::min(IH, PH - pt), colsIn = std::min(IW, PW - pl);
-  void (*row)(T*, const T*, const T*, int64_t, int64_t, int64_t) = nullptr;
-  switch (KW) {
-    case 1: row = dwRowFixed<T, 1>; break;
-    case 2: row = dwRowFixed<T, 2>; break;
-    case 3: row = dwRowFixed<T, 3>; break;
-    case 4: row = dwRowFixed<T, 4>; break;
-    case 5: row = dwRowFixed<T, 5>; break;
-    case 7: row = dwRowFixed<T, 7>; break;
-    default: break;
-  }
   for (int64_t n = 0; n < N; ++n) {
     for (int64_t c = 0; c < C; ++c) {
       const T* xc = x + (n * C + c) * IH * IW;
@@ -239,18 +227,35 @@ void depthwise2d(const T* x, const T* w, const T* bias, T* y, int64_t N, int64_t
         std::copy(xc + ih * IW, xc + ih * IW + colsIn, pad + (ih + pt) * PW + pl);
       for (int64_t m = c * mult; m < (c + 1) * mult; ++m) {
         T* yc = y + (n * M + m) * OH * OW;
-        const T* wk = w + m * KH * KW;
+        const T* wk = w + m * KH * KWd;
         std::fill(yc, yc + OH * OW, bias ? bias[m] : T(0));
         for (int64_t oh = 0; oh < OH; ++oh) {
           T* yrow = yc + oh * OW;
           for (int64_t kh = 0; kh < KH; ++kh) {
-            const T* prow = pad + (oh * sh + kh * dh) * PW;
-            if (row) row(yrow, prow, wk + kh * KW, OW, sw, dw);
-            else dwRowAny(yrow, prow, wk + kh * KW, KW, OW, sw, dw);
+            const int64_t r = oh * sh + kh * dh;
+            if (r < pt || r >= pt + rowsIn) continue;  // a row of zeros
+            dwRow<T, KW>(yrow, pad + r * PW, wk + kh * KWd, KWd, OW, sw, dw);
           }
         }
       }
     }
+  }
+}
+
+template <typename T>
+void depthwise2d(const T* x, const T* w, const T* bias, T* y, int64_t N, int64_t C, int64_t M,
+                 const ConvGeom& g, Arena& scratch) {
+  const int64_t OH = g.out[0], OW = g.out[1], KH = g.kernel[0], KW = g.kernel[1];
+  const int64_t sh = g.stride[0], sw = g.stride[1], dh = g.dilation[0], dw = g.dilation[1];
+  const int64_t PH = (OH - 1) * sh + (KH - 1) * dh + 1, PW = (OW - 1) * sw + (KW - 1) * dw + 1;
+  T* pad = scratch.alloc<T>(static_cast<size_t>(PH * PW));
+  std::fill(pad, pad + PH * PW, T(0));  // only the interior is rewritten
+  const int64_t dims[12] = {g.in[0], g.in[1], OH, OW, KH, KW, sh, sw, dh, dw, g.padBegin[0], g.padBegin[1]};
+  switch (KW) {
+    case 3: return depthwise2dPlanes<T, 3>(x, w, bias, y, N, C, M, dims, pad);
+    case 5: return depthwise2dPlanes<T, 5>(x, w, bias, y, N, C, M, dims, pad);
+    case 7: return depthwise2dPlanes<T, 7>(x, w, bias, y, N, C, M, dims, pad);
+    default: return depthwise2dPlanes<T, 0>(x, w, bias, y, N, C, M, dims, pad);
   }
 }
 
@@ -291,8 +296,12 @@ void convForward(OpContext<T>& ctx) {
   bool direct = true;  // 1x1, stride 1, no pads: the image is its own column matrix
   for (int i = 0; i < g.nd; ++i)
     direct = direct && g.kernel[i] == 1 && g.stride[i] == 1 && g.padBegin[i] == 0 && g.padEnd[i] == 0;
-  if (bias || rows == 0) fillBias(y, bias, N, M, outSz);  // else gemm overwrites Y (beta 0)
-  if (rows == 0) return;
+  if (rows == 0) {
+    fillBias(y, bias, N, M, outSz);
+    return;
+  }
+  // With a bias, each image's output block is filled with it right before its gemm adds into it
+  // (beta 1), so the block is still in cache; without one the gemm overwrites it (beta 0).
   // The column matrix of a large image does not fit in cache, and the gemm streams it: build it
   // in chunks of output rows (first spatial dim) of about kColBytes, one image at a time.
   constexpr int64_t kColBytes = 1 << 20;
@@ -308,6 +317,7 @@ void convForward(OpContext<T>& ctx) {
       T* yg = y + (n * M + gi * Mg) * outSz;
       const T* wg = w + gi * Mg * rows;
       const T beta = bias ? T(1) : T(0);
+      if (bias) fillBias(yg, bias + gi * Mg, 1, Mg, outSz);
       if (direct) {
         kernels::gemm(false, false, Mg, outSz, rows, T(1), wg, rows, xg, outSz, beta, yg, outSz);
         continue;

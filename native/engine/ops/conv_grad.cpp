@@ -9,9 +9,12 @@
 // per sample on top of the plain weight gradient: G_n is formed in scratch (summed over the im2col
 // chunks and groups first), squared into the accumulator and added into dW.
 #include <algorithm>
+#include <cstring>
 #include <string>
+#include <vector>
 
 #include "../../kernels/backend.h"
+#include "../../kernels/simd.h"
 #include "util.h"
 
 namespace fit {
@@ -97,66 +100,177 @@ void biasGrad(const T* dy, T* db, int64_t N, int64_t M, int64_t S) {
 // input plane is copied into the same zero-padded plane as the forward (for dW) and the input
 // gradient is scattered into a padded plane (for dX) whose interior is then copied out. The
 // weight gradient of output channel m for image n (KH * KW values) is sample n's own gradient.
-template <typename T>
-void depthwise2dBackward(const T* x, const T* w, const T* dy, T* dx, T* dw, T* sq, int64_t N, int64_t C,
-                         int64_t M, const Geom& g, Arena& scratch) {
-  const int64_t IH = g.in[0], IW = g.in[1], OH = g.out[0], OW = g.out[1];
-  const int64_t KH = g.kernel[0], KW = g.kernel[1], kSz = KH * KW;
-  const int64_t sh = g.stride[0], sw = g.stride[1], dh = g.dilation[0], dwl = g.dilation[1];
-  const int64_t pt = g.padBegin[0], pl = g.padBegin[1];
-  const int64_t mult = M / C;
+// Kernel rows that land in the top/bottom padding contribute nothing and are skipped.
+
+// One output row against one kernel row, unit column stride, in explicit vectors (the sums need
+// vector partial sums, which the compiler may not introduce itself without -ffast-math):
+//   GV[kw] += dy[ow] * prow[kw * dwl + ow]   (lane-wise partial sums of the weight gradient; the
+//                                             last OW % L columns go to the scalar G[kw])
+//   drow[j] += sum_kw w[kw] * dyp[j + (KW - 1 - kw) * dwl]   for j < PW
+// where dyp is dy's row with (KW - 1) * dwl zeros on both sides. The input gradient is gathered
+// (each drow chunk loaded and stored once) rather than scattered tap by tap, which would reload
+// just-stored, overlapping chunks and stall on store forwarding.
+template <typename T, bool DX, bool DW>
+FIT_SIMD_INLINE void dwBackRowUnit(const T* __restrict dyrow, const T* __restrict dyp, const T* __restrict prow,
+                                   T* __restrict drow, const T* wk, simd::Vec<T>* GV, T* G, int64_t KW, int64_t OW,
+                                   int64_t PW, int64_t dwl) {
+  using V = simd::Vec<T>;
+  constexpr int64_t L = simd::kLanes<T>;
+  if (DW) {
+    const int64_t full = OW - OW % L;
+    for (int64_t kw = 0; kw < KW; ++kw) {
+      const T* pr = prow + kw * dwl;
+      V acc = GV[kw];
+      for (int64_t ow = 0; ow < full; ow += L) acc += simd::load(dyrow + ow) * simd::load(pr + ow);
+      GV[kw] = acc;
+      T tail = T(0);
+      for (int64_t ow = full; ow < OW; ++ow) tail += dyrow[ow] * pr[ow];
+      G[kw] += tail;
+    }
+  }
+  if (DX) {
+    const int64_t shift = (KW - 1) * dwl;
+    int64_t j = 0;
+    for (; j + L <= PW; j += L) {
+      V o = simd::load(drow + j);
+      for (int64_t kw = 0; kw < KW; ++kw) o += wk[kw] * simd::load(dyp + j + shift - kw * dwl);
+      simd::store(drow + j, o);
+    }
+    for (; j < PW; ++j) {
+      T o = drow[j];
+      for (int64_t kw = 0; kw < KW; ++kw) o += wk[kw] * dyp[j + shift - kw * dwl];
+      drow[j] = o;
+    }
+  }
+}
+
+// All planes; dims = {IH, IW, OH, OW, KH, KW, sh, sw, dh, dw, pt, pl}. Multiversioned.
+template <typename T, bool DX, bool DW>
+FIT_SIMD_CLONES void depthwise2dBackwardPlanes(const T* x, const T* w, const T* dy, T* dx, T* dw, T* sq,
+                                               int64_t N, int64_t C, int64_t M, const int64_t* dims, T* pad,
+                                               T* dpad, T* G, simd::Vec<T>* GV, T* dyp) {
+  const int64_t IH = dims[0], IW = dims[1], OH = dims[2], OW = dims[3], KH = dims[4], KW = dims[5];
+  const int64_t sh = dims[6], sw = dims[7], dh = dims[8], dwl = dims[9], pt = dims[10], pl = dims[11];
+  const int64_t kSz = KH * KW, mult = M / C;
   const int64_t PH = (OH - 1) * sh + (KH - 1) * dh + 1, PW = (OW - 1) * sw + (KW - 1) * dwl + 1;
   const int64_t rowsIn = std::min(IH, PH - pt), colsIn = std::min(IW, PW - pl);
-  const bool needW = dw || sq;
-  T* pad = needW ? scratch.alloc<T>(static_cast<size_t>(PH * PW)) : nullptr;
-  T* dpad = dx ? scratch.alloc<T>(static_cast<size_t>(PH * PW)) : nullptr;
-  T* G = needW ? scratch.alloc<T>(static_cast<size_t>(kSz)) : nullptr;
-  if (pad) std::fill(pad, pad + PH * PW, T(0));  // only the interior is rewritten below
+  // Kernel rows some output row reaches inside the image (the others' gradients stay 0).
+  std::vector<char> khUsed(static_cast<size_t>(KH), 0);
+  for (int64_t oh = 0; oh < OH; ++oh)
+    for (int64_t kh = 0; kh < KH; ++kh) {
+      const int64_t r = oh * sh + kh * dh;
+      if (r >= pt && r < pt + rowsIn) khUsed[kh] = 1;
+    }
+  // Without per-sample squares the lane partial sums of channel m run over all images (GV and G
+  // hold M * kSz entries) and are reduced once at the end; with them, per image and channel.
+  const bool perSample = sq != nullptr;
+  auto reduceInto = [&](simd::Vec<T>* gv, T* g) {
+    for (int64_t kh = 0; kh < KH; ++kh) {
+      if (!khUsed[kh]) continue;
+      for (int64_t i = kh * KW; i < (kh + 1) * KW; ++i) {  // lanes of the partial sums, as a tree
+        T t[simd::kLanes<T>];
+        std::memcpy(t, &gv[i], sizeof t);
+        for (int64_t wd = simd::kLanes<T> / 2; wd >= 1; wd /= 2)
+          for (int64_t j = 0; j < wd; ++j) t[j] += t[j + wd];
+        g[i] += t[0];
+      }
+    }
+  };
+  if (DW && !perSample) {
+    std::fill(G, G + M * kSz, T(0));
+    std::fill(GV, GV + M * kSz, simd::Vec<T>{});
+  }
   for (int64_t n = 0; n < N; ++n) {
     for (int64_t c = 0; c < C; ++c) {
-      if (pad) {
+      if (DW) {
         const T* xc = x + (n * C + c) * IH * IW;
         for (int64_t ih = 0; colsIn > 0 && ih < rowsIn; ++ih)
           std::copy(xc + ih * IW, xc + ih * IW + colsIn, pad + (ih + pt) * PW + pl);
       }
-      if (dpad) std::fill(dpad, dpad + PH * PW, T(0));
+      if (DX) std::fill(dpad + pt * PW, dpad + (pt + std::max<int64_t>(rowsIn, 0)) * PW, T(0));
       for (int64_t m = c * mult; m < (c + 1) * mult; ++m) {
         const T* dyc = dy + (n * M + m) * OH * OW;
         const T* wk = w + m * kSz;
-        for (int64_t kh = 0; kh < KH; ++kh) {
-          for (int64_t kw = 0; kw < KW; ++kw) {
-            const T wv = wk[kh * KW + kw];
-            T acc = T(0);
-            for (int64_t oh = 0; oh < OH; ++oh) {
-              const T* __restrict dyrow = dyc + oh * OW;
-              const int64_t base = (oh * sh + kh * dh) * PW + kw * dwl;
-              if (dpad) {
-                T* __restrict drow = dpad + base;
-                if (sw == 1)
-                  for (int64_t ow = 0; ow < OW; ++ow) drow[ow] += wv * dyrow[ow];
-                else
-                  for (int64_t ow = 0; ow < OW; ++ow) drow[ow * sw] += wv * dyrow[ow];
-              }
-              if (pad) {
-                const T* __restrict prow = pad + base;
-                if (sw == 1)
-                  acc += dotRow(dyrow, prow, OW);
-                else
-                  for (int64_t ow = 0; ow < OW; ++ow) acc += dyrow[ow] * prow[ow * sw];
+        T* Gm = perSample ? G : G + m * kSz;
+        simd::Vec<T>* GVm = perSample ? GV : GV + m * kSz;
+        if (DW && perSample) {
+          std::fill(Gm, Gm + kSz, T(0));
+          std::fill(GVm, GVm + kSz, simd::Vec<T>{});
+        }
+        for (int64_t oh = 0; oh < OH; ++oh) {
+          const T* dyrow = dyc + oh * OW;
+          if (DX && sw == 1) std::copy(dyrow, dyrow + OW, dyp + (KW - 1) * dwl);  // margins stay 0
+          for (int64_t kh = 0; kh < KH; ++kh) {
+            const int64_t r = oh * sh + kh * dh;
+            if (r < pt || r >= pt + rowsIn) continue;  // padding rows: zero input, dropped gradient
+            const int64_t base = r * PW;
+            if (sw == 1) {
+              dwBackRowUnit<T, DX, DW>(dyrow, dyp, DW ? pad + base : nullptr, DX ? dpad + base : nullptr, wk + kh * KW,
+                                       DW ? GVm + kh * KW : nullptr, DW ? Gm + kh * KW : nullptr, KW, OW, PW, dwl);
+              continue;
+            }
+            for (int64_t kw = 0; kw < KW; ++kw) {
+              const T wv = wk[kh * KW + kw];
+              const int64_t off = base + kw * dwl;
+              if (DX)
+                for (int64_t ow = 0; ow < OW; ++ow) dpad[off + ow * sw] += wv * dyrow[ow];
+              if (DW) {
+                T acc = T(0);
+                for (int64_t ow = 0; ow < OW; ++ow) acc += dyrow[ow] * pad[off + ow * sw];
+                Gm[kh * KW + kw] += acc;
               }
             }
-            if (G) G[kh * KW + kw] = acc;
           }
         }
-        if (G) foldSample(G, kSz, dw ? dw + m * kSz : nullptr, sq ? sq + m * kSz : nullptr);
+        if (DW && perSample) {
+          reduceInto(GVm, Gm);
+          T* dwm = dw ? dw + m * kSz : nullptr;
+          T* sqm = sq + m * kSz;
+          for (int64_t i = 0; i < kSz; ++i) {
+            sqm[i] += Gm[i] * Gm[i];
+            if (dwm) dwm[i] += Gm[i];
+          }
+        }
       }
-      if (dpad) {
-        T* dxc = dx + (n * C + c) * IH * IW;  // rows / columns the taps never reach keep 0
-        for (int64_t ih = 0; colsIn > 0 && ih < rowsIn; ++ih)
-          std::copy(dpad + (ih + pt) * PW + pl, dpad + (ih + pt) * PW + pl + colsIn, dxc + ih * IW);
+      if (DX) {
+        T* dxc = dx + (n * C + c) * IH * IW;  // rows / columns the taps never reach get 0
+        const int64_t rows = std::max<int64_t>(rowsIn, 0), cols = std::max<int64_t>(colsIn, 0);
+        for (int64_t ih = 0; ih < rows; ++ih) {
+          std::copy(dpad + (ih + pt) * PW + pl, dpad + (ih + pt) * PW + pl + cols, dxc + ih * IW);
+          std::fill(dxc + ih * IW + cols, dxc + (ih + 1) * IW, T(0));
+        }
+        std::fill(dxc + rows * IW, dxc + IH * IW, T(0));
       }
     }
   }
+  if (DW && !perSample && dw)
+    for (int64_t m = 0; m < M; ++m) {
+      reduceInto(GV + m * kSz, G + m * kSz);
+      for (int64_t i = 0; i < kSz; ++i) dw[m * kSz + i] += G[m * kSz + i];
+    }
+}
+
+template <typename T>
+void depthwise2dBackward(const T* x, const T* w, const T* dy, T* dx, T* dw, T* sq, int64_t N, int64_t C,
+                         int64_t M, const Geom& g, Arena& scratch) {
+  const int64_t OH = g.out[0], OW = g.out[1], KH = g.kernel[0], KW = g.kernel[1];
+  const int64_t sh = g.stride[0], sw = g.stride[1], dh = g.dilation[0], dwl = g.dilation[1];
+  const int64_t PH = (OH - 1) * sh + (KH - 1) * dh + 1, PW = (OW - 1) * sw + (KW - 1) * dwl + 1;
+  const bool needW = dw || sq;
+  T* pad = needW ? scratch.alloc<T>(static_cast<size_t>(PH * PW)) : nullptr;
+  T* dpad = dx ? scratch.alloc<T>(static_cast<size_t>(PH * PW)) : nullptr;
+  const size_t gSize = static_cast<size_t>(KH * KW * (sq ? 1 : M));  // see depthwise2dBackwardPlanes
+  T* G = needW ? scratch.alloc<T>(gSize) : nullptr;
+  simd::Vec<T>* GV = needW ? scratch.alloc<simd::Vec<T>>(gSize) : nullptr;
+  const size_t dypLen = static_cast<size_t>(OW + 2 * (KW - 1) * dwl);
+  T* dyp = dx ? scratch.alloc<T>(dypLen) : nullptr;
+  if (dyp) std::fill(dyp, dyp + dypLen, T(0));  // margins; the middle is rewritten per row
+  if (pad) std::fill(pad, pad + PH * PW, T(0));  // only the interior is rewritten
+  if (dpad) std::fill(dpad, dpad + PH * PW, T(0));
+  const int64_t dims[12] = {g.in[0], g.in[1], OH, OW, KH, KW, sh, sw, dh, dwl, g.padBegin[0], g.padBegin[1]};
+  if (dx && needW) depthwise2dBackwardPlanes<T, true, true>(x, w, dy, dx, dw, sq, N, C, M, dims, pad, dpad, G, GV, dyp);
+  else if (dx) depthwise2dBackwardPlanes<T, true, false>(x, w, dy, dx, dw, sq, N, C, M, dims, pad, dpad, G, GV, dyp);
+  else if (needW) depthwise2dBackwardPlanes<T, false, true>(x, w, dy, dx, dw, sq, N, C, M, dims, pad, dpad, G, GV, dyp);
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -169,12 +283,19 @@ void convBackward(GradContext<T>& ctx) {
   const Geom g = geomOf(ctx.node, false, X.dims, W.dims);
   const int64_t N = X.dims[0], C = X.dims[1], M = W.dims[0], group = g.group;
   T* sq = sqTarget(ctx);
-  T* dx = ctx.wants(0) ? ctx.gradInputZeros(0, X.dims) : nullptr;
+  // dX is written by every path below (gemm with beta 0, the depthwise planes, or zeroed per image
+  // right before col2im accumulates into it), so it starts uninitialised.
+  T* dx = ctx.wants(0) ? ctx.gradInput(0, X.dims) : nullptr;
   T* dw = ctx.wants(1) ? ctx.gradInputZeros(1, W.dims) : nullptr;
   T* db = ctx.wants(2) ? ctx.gradInputZeros(2, {M}) : nullptr;
   const T* dy = ctx.gout(0);
   const int64_t inSz = g.inSz, outSz = g.outSz, kSz = g.kSz;
-  if (!dy || N == 0 || M == 0 || outSz == 0) return;
+  const int64_t Cg = C / group, Mg = M / group, rows = Cg * kSz;
+  if (!dy || N == 0 || M == 0 || outSz == 0 || rows == 0) {
+    if (dx) std::fill(dx, dx + X.numel(), T(0));
+    if (db && dy) biasGrad(dy, db, N, M, outSz);
+    return;
+  }
   if (db) biasGrad(dy, db, N, M, outSz);
   if (!dx && !dw && !sq) return;
   const T* x = X.template data<T>();
@@ -185,8 +306,6 @@ void convBackward(GradContext<T>& ctx) {
     return;
   }
 
-  const int64_t Cg = C / group, Mg = M / group, rows = Cg * kSz;
-  if (rows == 0) return;
   bool direct = true;  // 1x1, stride 1, no pads: the image is its own column matrix
   for (int i = 0; i < g.nd; ++i)
     direct = direct && g.kernel[i] == 1 && g.stride[i] == 1 && g.padBegin[i] == 0 && g.padEnd[i] == 0;
@@ -217,6 +336,7 @@ void convBackward(GradContext<T>& ctx) {
         if (dxg) kernels::gemm(true, false, rows, outSz, Mg, T(1), wg, rows, dyg, outSz, T(0), dxg, outSz);
         continue;
       }
+      if (dxg) std::fill(dxg, dxg + Cg * inSz, T(0));  // col2im accumulates
       for (int64_t r0 = 0; r0 < g.out[0]; r0 += chunkRows) {
         // Output rows [r0, r1) read input rows from a = r0 * stride - padBegin on (see the forward).
         const int64_t r1 = std::min(g.out[0], r0 + chunkRows), cn = (r1 - r0) * outRow;

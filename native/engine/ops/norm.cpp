@@ -226,6 +226,7 @@ void batchNormBackward(GradContext<T>& ctx) {
   const T* v = ctx.in(4).template data<T>();
   const double eps = ctx.node.f("epsilon", 1e-5);
   const bool wantStats = ctx.wants(1) || ctx.wants(4);
+  const bool wantSum = ctx.wants(2) || ctx.wants(3);  // sums of dy only for B, mean
   const T* x = wantStats ? ctx.in(0).template data<T>() : nullptr;
   const T* gy = gyT.template data<T>();
   T* dx = ctx.wants(0) ? ctx.gradInput(0, xd) : nullptr;
@@ -243,7 +244,8 @@ void batchNormBackward(GradContext<T>& ctx) {
         const int64_t b = c * S;
         if (dx)
           for (int64_t i = 0; i < S; ++i) dx[off + i] = g[i] * a[b + i];
-        for (int64_t i = 0; i < S; ++i) sumG[b + i] += g[i];
+        if (wantSum)
+          for (int64_t i = 0; i < S; ++i) sumG[b + i] += g[i];
         if (x)
           for (int64_t i = 0; i < S; ++i) sumGX[b + i] += g[i] * (x[off + i] - m[b + i]);
       } else {
@@ -251,7 +253,8 @@ void batchNormBackward(GradContext<T>& ctx) {
         if (dx)
           for (int64_t i = 0; i < S; ++i) dx[off + i] = g[i] * ac;
         double sg = 0, sgx = 0;
-        for (int64_t i = 0; i < S; ++i) sg += g[i];
+        if (wantSum)
+          for (int64_t i = 0; i < S; ++i) sg += g[i];
         if (x)
           for (int64_t i = 0; i < S; ++i) sgx += g[i] * (x[off + i] - mc);
         sumG[c] += sg;

@@ -453,6 +453,17 @@ void globalPoolBackward(GradContext<T>& ctx) {
   const Dims& xd = ctx.inDims(0);
   const int64_t planes = xd.at(0) * xd.at(1);
   const int64_t S = numelOf(xd) / std::max<int64_t>(1, planes);
+  if (!IsMax && ctx.accumTarget(0)) {  // fan-in (squeeze-excitation): add into the running sum
+    T* acc = ctx.accumTarget(0);
+    const T* gy = ctx.gout(0);
+    for (int64_t c = 0; c < planes && S > 0; ++c) {
+      T* d = acc + c * S;
+      const T v = gy[c] / static_cast<T>(S);
+      for (int64_t i = 0; i < S; ++i) d[i] += v;
+    }
+    ctx.accumulated(0);
+    return;
+  }
   T* dx = IsMax ? ctx.gradInputZeros(0, xd) : ctx.gradInput(0, xd);
   const T* gy = ctx.gout(0);
   const T* x = IsMax ? ctx.in(0).template data<T>() : nullptr;

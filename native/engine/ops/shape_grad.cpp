@@ -52,13 +52,18 @@ const Tensor& gradOut(const GradContext<T>& ctx) {
 }
 
 
-// dx = dy under dims (a private copy: gradients must not alias each other).
+// dx = dy under dims, sharing dy's storage (the executor copies on write before accumulating into
+// shared gradient storage).
 template <typename T>
 void copyGrad(GradContext<T>& ctx, const Dims& dims) {
   const Tensor& gy = gradOut(ctx);
   if (gy.numel() != numelOf(dims))
     ctx.fail(ErrorCode::Internal, "output gradient " + dimsToString(gy.dims) + " does not match input dims " +
                                       dimsToString(dims));
+  if (gy.hold) {
+    ctx.gradInputs.at(0) = gy.reshaped(dims);
+    return;
+  }
   T* dx = ctx.gradInput(0, dims);
   if (gy.numel()) std::memcpy(dx, gy.template data<T>(), sizeof(T) * static_cast<size_t>(gy.numel()));
 }

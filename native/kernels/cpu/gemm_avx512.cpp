@@ -119,7 +119,10 @@ struct DotTileAvx512 {
 
 FIT_AVX512 void sgemmAvx512(const GemmArgs<float>& g) {
   if (gemvCases(g)) return;
-  if (smallMTransB<float, 4, 4, DotTileAvx512<4, 4>>(g, kSmallM)) return;
+  // Also for larger M when the product is a few long dot products (C small, K long: the weight
+  // gradients of small convolutions, dY * col^T), where packing B^T costs more than it saves.
+  const int64_t maxM = g.transB && g.K >= 512 && g.N * g.M <= 64 * 64 && g.K >= 4 * std::max(g.M, g.N) ? g.M : kSmallM;
+  if (smallMTransB<float, 4, 4, DotTileAvx512<4, 4>>(g, maxM)) return;
   gemmBlocked<float, kMR, kNR, kMC, kKC>(g, microKernelAvx512);
 }
 

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "../backend.h"
+#include "../simd.h"
 
 namespace fit {
 namespace kernels {
@@ -32,9 +33,11 @@ inline void validRange(int64_t off, int64_t stride, int64_t in, int64_t out, int
 template <typename T>
 inline void lineToCol(const T* row, int64_t off, int64_t stride, int64_t lo, int64_t hi,
                       int64_t out, T* dst) {
-  std::fill(dst, dst + lo, T(0));
+  for (int64_t o = 0; o < lo; ++o) dst[o] = T(0);
   if (stride == 1) {
-    if (hi > lo) std::memcpy(dst + lo, row + lo + off, sizeof(T) * static_cast<size_t>(hi - lo));
+    // Lines are short (the width of a feature map): an inline loop, not a memcpy call per line.
+    const T* src = row + off;
+    for (int64_t o = lo; o < hi; ++o) dst[o] = src[o];
   } else if (stride == 2) {  // a constant stride lets the compiler vectorize (deinterleave)
     const T* src = row + (lo * 2 + off);
     for (int64_t o = 0; o < hi - lo; ++o) dst[lo + o] = src[2 * o];
@@ -42,7 +45,7 @@ inline void lineToCol(const T* row, int64_t off, int64_t stride, int64_t lo, int
     const T* src = row + (lo * stride + off);
     for (int64_t o = lo; o < hi; ++o, src += stride) dst[o] = *src;
   }
-  std::fill(dst + hi, dst + out, T(0));
+  for (int64_t o = hi; o < out; ++o) dst[o] = T(0);
 }
 
 // The adjoint: row[o * stride + off] += src[o] for o in [lo, hi).
@@ -59,9 +62,10 @@ inline void lineFromCol(const T* src, int64_t off, int64_t stride, int64_t lo, i
     for (int64_t o = lo; o < hi; ++o, dst += stride) *dst += src[o];
 }
 
-// 2-D: img [C, H, W], col [C * KH * KW, OH * OW].
+// 2-D: img [C, H, W], col [C * KH * KW, OH * OW]. Multiversioned: the line loops vectorize for
+// the running CPU.
 template <typename T, bool kToCol>
-void walk2d(T* img, T* col, int64_t channels, const int64_t* in, const int64_t* kernel,
+FIT_SIMD_CLONES void walk2d(T* img, T* col, int64_t channels, const int64_t* in, const int64_t* kernel,
             const int64_t* stride, const int64_t* dilation, const int64_t* pad,
             const int64_t* out) {
   const int64_t H = in[0], W = in[1], OH = out[0], OW = out[1];
@@ -90,6 +94,49 @@ void walk2d(T* img, T* col, int64_t channels, const int64_t* in, const int64_t* 
         }
       }
     }
+  }
+}
+
+// 2-D with unit strides and dilations (the common 3x3 / pad 1 convolution): each channel goes
+// through a zero-padded copy of the plane covering every tap (PH = OH + KH - 1 rows, PW = OW + KW
+// - 1 columns), so every column-matrix line is a plain copy (or add) of OW values with no bounds
+// logic; on small feature maps that per-line logic costs more than the copies.
+template <typename T, bool kToCol>
+FIT_SIMD_CLONES void walk2dUnit(T* img, T* col, int64_t channels, const int64_t* in, const int64_t* kernel,
+                                const int64_t* pad, const int64_t* out, T* buf) {
+  const int64_t H = in[0], W = in[1], OH = out[0], OW = out[1], KH = kernel[0], KW = kernel[1];
+  const int64_t PH = OH + KH - 1, PW = OW + KW - 1;
+  // Image rows / columns that land inside the padded plane: ih + pad[0] in [0, PH).
+  const int64_t h0 = std::max<int64_t>(0, -pad[0]), h1 = std::min(H, PH - pad[0]);
+  const int64_t w0 = std::max<int64_t>(0, -pad[1]), w1 = std::min(W, PW - pad[1]);
+  for (int64_t c = 0; c < channels; ++c) {
+    T* plane = img + c * H * W;
+    for (int64_t i = 0; i < PH * PW; ++i) buf[i] = T(0);
+    if (kToCol)
+      for (int64_t ih = h0; ih < h1; ++ih)
+        for (int64_t iw = w0; iw < w1; ++iw) buf[(ih + pad[0]) * PW + iw + pad[1]] = plane[ih * W + iw];
+    constexpr int64_t L = simd::kLanes<T>;
+    const int64_t OWv = (OW + L - 1) / L * L;  // OW rounded up to whole vectors
+    for (int64_t kh = 0; kh < KH; ++kh)
+      for (int64_t kw = 0; kw < KW; ++kw, col += OH * OW)
+        for (int64_t oh = 0; oh < OH; ++oh) {
+          T* __restrict b = buf + (oh + kh) * PW + kw;
+          T* __restrict d = col + oh * OW;
+          if (kToCol) {
+            // Whole vectors, spilling into the start of the next line, which is written after
+            // this one; only the last line of this call is copied exactly. (buf has L slack.)
+            const bool last = c == channels - 1 && kh == KH - 1 && kw == KW - 1 && oh == OH - 1;
+            if (!last)
+              for (int64_t o = 0; o < OWv; o += L) simd::store(d + o, simd::load(b + o));
+            else
+              for (int64_t o = 0; o < OW; ++o) d[o] = b[o];
+          } else {
+            for (int64_t o = 0; o < OW; ++o) b[o] += d[o];
+          }
+        }
+    if (!kToCol)
+      for (int64_t ih = h0; ih < h1; ++ih)
+        for (int64_t iw = w0; iw < w1; ++iw) plane[ih * W + iw] += buf[(ih + pad[0]) * PW + iw + pad[1]];
   }
 }
 
@@ -148,6 +195,9 @@ void walkNd(T* img, T* col, int64_t channels, int nd, const int64_t* in, const i
   }
 }
 
+// Padded planes up to this many elements (256 KB of floats) go through walk2dUnit.
+constexpr int64_t kUnitBufMax = int64_t(1) << 16;
+
 template <typename T, bool kToCol>
 void walk(T* img, T* col, int64_t channels, int nd, const int64_t* in, const int64_t* kernel,
           const int64_t* stride, const int64_t* dilation, const int64_t* pad,
@@ -166,7 +216,12 @@ void walk(T* img, T* col, int64_t channels, int nd, const int64_t* in, const int
       for (int64_t i = 0; i < size; ++i) img[i] += col[i];
     return;
   }
-  if (nd == 2)
+  if (nd == 2 && stride[0] == 1 && stride[1] == 1 && dilation[0] == 1 && dilation[1] == 1 && out[0] > 0 &&
+      out[1] > 0 && (out[0] + kernel[0] - 1) * (out[1] + kernel[1] - 1) <= kUnitBufMax) {
+    thread_local std::vector<T> buf;
+    buf.resize(static_cast<size_t>((out[0] + kernel[0] - 1) * (out[1] + kernel[1] - 1) + simd::kLanes<T>));
+    walk2dUnit<T, kToCol>(img, col, channels, in, kernel, pad, out, buf.data());
+  } else if (nd == 2)
     walk2d<T, kToCol>(img, col, channels, in, kernel, stride, dilation, pad, out);
   else
     walkNd<T, kToCol>(img, col, channels, nd, in, kernel, stride, dilation, pad, out);
