@@ -28,3 +28,9 @@ export { layerwise, type LayerwiseOptions, type LayerwiseResult, type LayerAnaly
 export { spearman, kendall } from './eval/rank.js';
 export { searchWithinDrop, type BoundedSearchOptions, type BoundedSearchResult, type BoundedEvaluation } from './search/bounded.js';
 export { renderReport, writeReport, type ReportInput } from './report/html.js';
+export { planCompression, modelFisher, reportWeights, type CompressPlan, type CompressStep, type CompressOptions, type CompressMove, type CompressProgress } from './search/fitcompress.js';
+export {
+  compress, compressCurve, exportCompressed, baselineTitle, type CompressModelOptions, type CompressCurveOptions, type CompressResult, type CompressCurve,
+  type CompressModelProgress, type MeasuredBaseline, type Baseline, type BaselineName, type ExportCompressedOptions,
+} from './search/compress.js';
+export type { WeightMasks } from './onnx/masks.js';

@@ -15,6 +15,7 @@ import { registerReport } from './report.js';
 import { registerDemo } from './demo.js';
 import { registerValidate } from './validate.js';
 import { registerLayerwise } from './layerwise.js';
+import { registerCompress } from './compress.js';
 
 /** --input x.npy (the only input) or --input name=x.npy */
 export function parseInputs(specs: string[], inputNames?: string[]): Inputs {
@@ -73,6 +74,7 @@ export function program(): Command {
   registerReport(p);
   registerValidate(p);
   registerLayerwise(p);
+  registerCompress(p);
   registerDemo(p, (model, x) => runInspect(model, { input: [`input=${x}`], shape: [], batch: 2, seed: 1 }));
   return p;
 }

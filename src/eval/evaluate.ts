@@ -12,6 +12,7 @@ import { AbortError, InvalidOptionError, restoreWorkerError } from '../errors.js
 import { openData, type DataSpec } from '../data/source.js';
 import { decodeModel } from '../onnx/proto.js';
 import { checkConfig, type QuantConfig } from '../onnx/quantize.js';
+import { checkMasks, type WeightMasks } from '../onnx/masks.js';
 import { applyConfig, prepareQuantization, type Calibration, type PreparedModel } from '../onnx/write.js';
 import type { ValueInfo } from '../onnx/types.js';
 import { resolveRanges, type Range } from './calibrate.js';
@@ -39,12 +40,23 @@ export interface EvaluateOptions {
   /** activation ranges or separate calibration data (default: calibrate on `data`) */
   calibration?: Calibration;
   likelihood?: LikelihoodOption;
+  /**
+   * Pruning masks applied with every configuration (weight or layer name -> 1 kept / 0 pruned, in
+   * the folded weight's layout; see exportModel). evaluateMany can give each configuration its own.
+   */
+  masks?: WeightMasks;
   signal?: AbortSignal;
   onProgress?: (p: EvaluateProgress) => void;
 }
 
 export interface EvaluationResult extends EvaluationMetrics {
   config: QuantConfig;
+}
+
+/** Per-call options of an evaluator: masks for this configuration (or one per configuration). */
+export interface EvaluateCallOptions {
+  /** replaces the evaluator's masks option; an array gives each configuration its own (undefined: none) */
+  masks?: WeightMasks | (WeightMasks | undefined)[];
 }
 
 /** Float outputs kept for reuse up to this many bytes. */
@@ -70,8 +82,8 @@ export interface Evaluator {
   readonly model: string;
   readonly samples: number | undefined;
   readonly head: Head;
-  evaluate(config: QuantConfig): Promise<EvaluationResult>;
-  evaluateMany(configs: QuantConfig[]): Promise<EvaluationResult[]>;
+  evaluate(config: QuantConfig, options?: { masks?: WeightMasks }): Promise<EvaluationResult>;
+  evaluateMany(configs: QuantConfig[], options?: EvaluateCallOptions): Promise<EvaluationResult[]>;
   /** releases the worker pool and sessions */
   close(): Promise<void>;
 }
@@ -91,6 +103,7 @@ export async function createEvaluator(model: string | Uint8Array, opts: Evaluate
   const workersReq = positive('workers', opts.workers, availableParallelism());
   if (opts.signal?.aborted) throw new AbortError('evaluate() was aborted before it started');
   const prepared: PreparedModel = prepareQuantization(model, { foldBatchNorm: opts.foldBatchNorm });
+  checkMasks(opts.masks, prepared.layers, prepared.name);
   const proto = decodeModel(prepared.bytes, prepared.name);
   const inputs: ValueInfo[] = modelInputs(proto);
   const batchSize = effectiveBatch(inputs, batchReq);
@@ -177,11 +190,15 @@ export async function createEvaluator(model: string | Uint8Array, opts: Evaluate
     return models.map((_, k) => shards.map((s) => s[k]!).reduce(mergeAcc));
   };
 
-  const evaluateMany = async (configs: QuantConfig[]): Promise<EvaluationResult[]> => {
+  const evaluateMany = async (configs: QuantConfig[], call: EvaluateCallOptions = {}): Promise<EvaluationResult[]> => {
     if (closed) throw new InvalidOptionError('Expected an open evaluator but received one that was closed');
     if (!Array.isArray(configs)) throw new InvalidOptionError(`Expected an array of configurations but received ${typeof configs}`);
     const names = prepared.layers.map((l) => l.name);
     const checked = configs.map((c) => checkConfig(c, names, prepared.name, prepared.notQuantizable));
+    if (Array.isArray(call.masks) && call.masks.length !== configs.length)
+      throw new InvalidOptionError(`Expected one mask set per configuration (${configs.length}) for option masks but received ${call.masks.length}`);
+    const masksOf = (k: number): WeightMasks | undefined => (call.masks === undefined ? opts.masks : Array.isArray(call.masks) ? call.masks[k] : call.masks);
+    configs.forEach((_, k) => checkMasks(masksOf(k), prepared.layers, prepared.name));
     const out: EvaluationResult[] = [];
     for (let i = 0; i < configs.length; i += MODELS_PER_PASS) {
       if (opts.signal?.aborted) throw new AbortError('evaluate() was aborted');
@@ -190,7 +207,8 @@ export async function createEvaluator(model: string | Uint8Array, opts: Evaluate
       for (let k = 0; k < chunk.length; k++) {
         const needed = prepared.layers.filter((l) => checked[i + k]!.activations.has(l.name));
         const r = await rangesFor(needed);
-        models.push(shared(applyConfig(prepared, chunk[k]!, { format: 'fake-quant', perChannel: opts.perChannel }, r).bytes));
+        const masks = masksOf(i + k);
+        models.push(shared(applyConfig(prepared, chunk[k]!, { format: 'fake-quant', perChannel: opts.perChannel, masks }, r).bytes));
       }
       const accs = await pass(models);
       await releaseSessions(models.map((m) => m.id));
@@ -204,7 +222,7 @@ export async function createEvaluator(model: string | Uint8Array, opts: Evaluate
     samples: total,
     head,
     evaluateMany,
-    evaluate: async (config) => (await evaluateMany([config]))[0]!,
+    evaluate: async (config, o) => (await evaluateMany([config], o?.masks === undefined ? {} : { masks: o.masks }))[0]!,
     close: async () => {
       if (closed) return;
       closed = true;

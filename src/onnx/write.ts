@@ -28,10 +28,12 @@ import { foldBatchNorm } from './fold-bn.js';
 import { findQuantizableLayers } from './layers.js';
 import {
   AttrType, dataToTensorProto, decodeModel, elemTypeName, encodeModel, tensorProtoToData, toNum,
-  type AttributeProto, type ModelProto, type NodeProto, type TensorProto,
+  type AttributeProto, type NodeProto, type TensorProto,
 } from './proto.js';
 import { activationParams, checkConfig, quantizeWeight, type QuantConfig } from './quantize.js';
 import { readModel, type OnnxModel } from './read.js';
+import { checkMasks, maskedData, prunedCount, type WeightMasks } from './masks.js';
+import { UNSAFE_FOR_11, canRaiseTo21, upgradeAttrsToInputs } from './opset.js';
 import type { AttrValue, Graph, GraphNode, QuantizableLayer, TensorData } from './types.js';
 
 export type ExportFormat = 'fake-quant' | 'qdq';
@@ -54,6 +56,12 @@ export interface QuantizeOptions {
   maxSamples?: number;
   /** raise the opset to 21 to store <= 4-bit weights as int4, where that is safe (default false) */
   raiseOpset?: boolean;
+  /**
+   * Pruning masks, weight or layer name -> 1 kept / 0 pruned in the (folded) weight's layout
+   * (src/onnx/masks.ts): masked weights are exactly 0 and the quantizer's step is computed over the
+   * survivors; a masked layer without bits keeps float weights, masked.
+   */
+  masks?: WeightMasks;
   signal?: AbortSignal;
 }
 
@@ -62,6 +70,8 @@ export interface ExportedLayer {
   op: string;
   weight?: { name: string; bits: number; storage: 'float32' | 'int4' | 'int8' | 'int16' | 'int32'; axis?: number; scale: number[] };
   activation?: { name: string; bits: number; min: number; max: number; scale: number; zeroPoint: number };
+  /** weights set to 0 by a mask (option masks) */
+  pruned?: { count: number; sparsity: number };
 }
 
 export interface ExportSummary {
@@ -258,72 +268,6 @@ export function prepareQuantization(source: string | Uint8Array | OnnxModel, opt
   return { name: model.name, bytes: encodeModel(m), opset: model.opset, layers: prepared, foldedBatchNorm: folded, notQuantizable };
 }
 
-/** Ops whose definition changed incompatibly between opset 7 and 10 (or were deprecated at 10). */
-const UNSAFE_FOR_11 = new Set(['TopK', 'Upsample', 'Pad', 'Resize', 'Scatter']);
-
-/**
- * Slice-1 (starts/ends/axes attributes) rewritten as Slice-10 (int64 inputs) and Clip-6 (min/max
- * attributes) as Clip-11 (float inputs), for an opset raise to 11.
- */
-function upgradeAttrsToInputs(m: ModelProto): void {
-  const g = m.graph!;
-  const taken = new Set([...g.initializer.map((t) => t.name), ...g.node.flatMap((n) => n.output)]);
-  const fresh = (base: string) => {
-    let name = base;
-    for (let i = 1; taken.has(name); i++) name = `${base}_${i}`;
-    taken.add(name);
-    return name;
-  };
-  g.node.forEach((n, k) => {
-    if (!isDefault(n.domain) || (n.opType !== 'Slice' && n.opType !== 'Clip')) return;
-    const attr = (key: string) => n.attribute.find((a) => a.name === key);
-    if (n.opType === 'Clip') {
-      const inputs = [n.input[0]!];
-      for (const key of ['min', 'max']) {
-        const a = attr(key);
-        if (!a) {
-          inputs.push('');
-          continue;
-        }
-        const name = fresh(`${n.name || `Clip_${k}`}_${key}`);
-        g.initializer.push(dataToTensorProto(name, { dims: [], elemType: 'float32', data: [a.f] }) as unknown as TensorProto);
-        inputs.push(name);
-      }
-      while (inputs.at(-1) === '') inputs.pop();
-      n.input = inputs;
-      n.attribute = n.attribute.filter((a) => a.name !== 'min' && a.name !== 'max');
-      return;
-    }
-    const ints = (key: string) => attr(key)?.ints.map((v) => BigInt(toNum(v)));
-    const starts = ints('starts');
-    const ends = ints('ends');
-    if (!starts || !ends) return;
-    const axes = ints('axes');
-    const base = n.name || `Slice_${k}`;
-    const inputs = [n.input[0]!];
-    for (const [key, vals] of [['starts', starts], ['ends', ends], ['axes', axes]] as const) {
-      if (!vals) continue;
-      const name = fresh(`${base}_${key}`);
-      g.initializer.push(dataToTensorProto(name, { dims: [vals.length], elemType: 'int64', data: vals }) as unknown as TensorProto);
-      inputs.push(name);
-    }
-    n.input = inputs;
-    n.attribute = n.attribute.filter((a) => !['starts', 'ends', 'axes'].includes(a.name));
-  });
-}
-
-/** Ops whose meaning changed between opset 13 and 21 (an opset raise would change the model). */
-const UNSAFE_FOR_21 = new Set([
-  'ReduceMax', 'ReduceMin', 'ReduceMean', 'ReduceProd', 'ReduceL1', 'ReduceL2', 'ReduceLogSum', 'ReduceLogSumExp',
-  'ReduceSumSquare', 'GroupNormalization', 'Resize', 'Pad', 'Split', 'ScatterElements', 'ScatterND', 'Col2Im', 'DFT',
-  'Scan', 'Loop', 'If', 'Upsample', 'Cast', 'CastLike', 'AveragePool',
-]);
-
-function canRaiseTo21(m: ModelProto, opset: number): boolean {
-  if (opset < 13) return false;
-  return m.graph!.node.every((n) => !isDefault(n.domain) || !UNSAFE_FOR_21.has(n.opType));
-}
-
 /** Builds the quantized model in memory; `ranges` (by layer) must cover the quantized activations. */
 export function applyConfig(p: PreparedModel, config: QuantConfig, opts: QuantizeOptions, ranges: Map<string, Range>): { bytes: Uint8Array; summary: ExportSummary } {
   const format = checkFormat(opts.format);
@@ -333,7 +277,8 @@ export function applyConfig(p: PreparedModel, config: QuantConfig, opts: Quantiz
   const g = m.graph!;
   let opset = p.opset;
   const warnings: string[] = [];
-  const layers = p.layers.filter((l) => cfg.weights.has(l.name) || cfg.activations.has(l.name));
+  const masks = checkMasks(opts.masks, p.layers, p.name);
+  const layers = p.layers.filter((l) => cfg.weights.has(l.name) || cfg.activations.has(l.name) || masks.has(l.name));
   const needsQdq = cfg.activations.size > 0 || (format === 'qdq' && cfg.weights.size > 0);
   if (needsQdq && opset < 10) {
     // Opset 10 brought QuantizeLinear/DequantizeLinear, and onnxruntime's QDQ optimizer inserts
@@ -395,23 +340,27 @@ export function applyConfig(p: PreparedModel, config: QuantConfig, opts: Quantiz
     const node = g.node.find((n) => n.name === l.name)!;
     const e: ExportedLayer = { name: l.name, op: l.op };
     const wb = cfg.weights.get(l.name);
-    if (wb !== undefined) {
+    const mask = masks.get(l.name);
+    if (wb !== undefined || mask) {
       const wName = node.input[l.weightInput]!;
       const orig = inits.get(wName);
       if (!orig || orig.dataType !== 1)
-        throw new InvalidModelError(`Export quantizes float32 weights, but the weight '${wName}' of layer '${l.name}' is ${orig ? elemTypeName(orig.dataType) : 'not an initializer'}`);
+        throw new InvalidModelError(`Export ${wb === undefined ? 'prunes' : 'quantizes'} float32 weights, but the weight '${wName}' of layer '${l.name}' is ${orig ? elemTypeName(orig.dataType) : 'not an initializer'}`);
+      const data = mask ? maskedData(l.data, mask) : l.data;
+      if (mask) e.pruned = { count: prunedCount(mask), sparsity: data.length ? prunedCount(mask) / data.length : 0 };
       const axis = perChannel ? l.channelAxis : undefined;
-      const qw = quantizeWeight(l.data, l.dims, wb, axis, cfg.weightClip.get(l.name));
+      const qw = wb === undefined ? undefined : quantizeWeight(data, l.dims, wb, axis, cfg.weightClip.get(l.name));
       let storage: NonNullable<ExportedLayer['weight']>['storage'] = 'float32';
-      if (format === 'fake-quant') {
-        if (refs(wName) === 1) setTensorData(orig, l.dims, qw.values);
+      if (format === 'fake-quant' || !qw) {
+        const values = qw ? qw.values : data;
+        if (refs(wName) === 1) setTensorData(orig, l.dims, values);
         else {
-          const name = unique(`${wName}_quantized`);
-          addInit(name, 'float32', l.dims, qw.values);
+          const name = unique(`${wName}_${qw ? 'quantized' : 'pruned'}`);
+          addInit(name, 'float32', l.dims, values);
           node.input[l.weightInput] = name;
         }
       } else {
-        storage = wb <= 4 && int4 ? 'int4' : wb <= 8 ? 'int8' : opset >= 21 ? 'int16' : 'int32';
+        storage = wb! <= 4 && int4 ? 'int4' : wb! <= 8 ? 'int8' : opset >= 21 ? 'int16' : 'int32';
         const qName = unique(`${wName}_quantized`);
         const sName = unique(`${wName}_scale`);
         const out = unique(`${wName}_dequantized`);
@@ -422,7 +371,7 @@ export function applyConfig(p: PreparedModel, config: QuantConfig, opts: Quantiz
         node.input[l.weightInput] = out;
         released.push(wName);
       }
-      e.weight = { name: l.weight, bits: wb, storage, axis, scale: Array.from(qw.scale) };
+      if (qw) e.weight = { name: l.weight, bits: wb!, storage, axis, scale: Array.from(qw.scale) };
     }
     const ab = cfg.activations.get(l.name);
     if (ab !== undefined) {
@@ -511,6 +460,7 @@ export async function quantizeModel(model: string | Uint8Array, config: QuantCon
   checkFormat(opts.format);
   const p = prepareQuantization(model, { foldBatchNorm: opts.foldBatchNorm });
   const cfg = checkConfig(config, p.layers.map((l) => l.name), p.name, p.notQuantizable);
+  checkMasks(opts.masks, p.layers, p.name);
   const ranges = await resolveRanges(p, p.layers.filter((l) => cfg.activations.has(l.name)), opts);
   return applyConfig(p, config, opts, ranges);
 }
