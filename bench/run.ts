@@ -177,3 +177,11 @@ if (want('search')) {
   const { benchSearch } = await import('./search.js');
   await benchSearch();
 }
+if (want('compress')) {
+  const { benchCompress } = await import('./compress.js');
+  await benchCompress();
+}
+if (want('curve')) {
+  const { benchCompressCurve } = await import('./compress-curve.js');
+  await benchCompressCurve();
+}
