@@ -226,7 +226,8 @@ t.test('errors', async (t) => {
     { target: 0 }, { target: 1.5 }, { target: 0.5, schedule: [8, 8] }, { target: 0.5, schedule: [4, 8] }, { target: 0.5, schedule: [1] },
     { target: 0.5, pruningLevels: [0, 1] }, { target: 0.5, pruningLevels: [0.5, 0.2] }, { target: 0.5, algorithm: 'dfs' },
     { target: 0.5, maxExpansions: 0 }, { target: 0.5, heuristicWeight: -1 }, { target: 0.5, reestimate: 'every-k' }, { target: 0.5, bogus: 1 },
-    { target: 0.5, reestimate: 'each-expansion', fisher: async () => ({}) }, { target: 0.5, reestimate: 'every-k', reestimateEvery: 0, fisher: async () => ({}) },
+    { target: 0.5, reestimate: 'each-expansion' }, { target: 0.5, reestimate: 'each-expansion', reestimateEvery: 3, fisher: async () => ({}) },
+    { target: 0.5, reestimate: 'every-k', reestimateEvery: 0, fisher: async () => ({}) },
   ];
   for (const b of bad) await t.rejects(planCompression(report, { weights, ...(b as { target: number }) }), InvalidOptionError, JSON.stringify(b));
   await t.rejects(planCompression(report, { target: 0.5 }), InvalidOptionError, 'no weights');
@@ -274,6 +275,19 @@ t.test("reestimate 'every-k': commits k moves, refreshes the Fisher, plans again
   t.same(same.plan, never.plan, 'greedy with an unchanged Fisher: the same plan');
   t.equal(same.reestimations, Math.floor((never.plan.length - 1) / 3), `${same.reestimations} re-estimations for ${never.plan.length} moves`);
   t.same(seen, Array(same.reestimations).fill(4), 'the callback sees every weight');
+  // 'each-expansion': a re-estimation before every move after the first
+  let each = 0;
+  const eachPlan = await planCompression(report, {
+    ...base,
+    reestimate: 'each-expansion',
+    fisher: async () => {
+      each++;
+      return Object.fromEntries(report.layers.map((l) => [l.weight.name, l.weight.fisherDiagonal]));
+    },
+  });
+  t.same(eachPlan.plan, never.plan, "'each-expansion' with an unchanged Fisher: the same plan");
+  t.equal(eachPlan.reestimations, never.plan.length - 1, `${eachPlan.reestimations} re-estimations for ${never.plan.length} moves`);
+  t.equal(each, eachPlan.reestimations);
 
   // a Fisher that shifts after every re-estimation: layer 2 becomes 100x more sensitive
   let calls = 0;

@@ -29,7 +29,7 @@ interface CompressCliOptions {
   target?: number;
   targets?: number[];
   algorithm?: 'astar' | 'greedy';
-  reestimate?: 'never' | 'every-k';
+  reestimate?: 'never' | 'every-k' | 'each-expansion';
   reestimateEvery?: number;
   out?: string;
   format: ExportFormat;
@@ -231,7 +231,7 @@ export function registerCompress(p: Command): void {
     .option('--target <t>', 'compression to reach: active bytes / fp32 bytes of the quantizable weights, e.g. 0.1', fraction('--target'))
     .option('--targets <list>', 'several targets, e.g. 0.25,0.1,0.05,0.02: the accuracy/compression curve', fractionList)
     .option('--algorithm <name>', "planner: 'astar' (default) or 'greedy'", oneOf('--algorithm', ['astar', 'greedy'] as const))
-    .option('--reestimate <mode>', "Fisher re-estimation along the plan: 'never' (default) or 'every-k'", oneOf('--reestimate', ['never', 'every-k'] as const))
+    .option('--reestimate <mode>', "Fisher re-estimation along the plan: 'never' (default), 'every-k' or 'each-expansion' (after every move)", oneOf('--reestimate', ['never', 'every-k', 'each-expansion'] as const))
     .option('--reestimate-every <k>', 'moves between re-estimations with --reestimate every-k (default 10)', positiveInt('--reestimate-every'))
     .option('--out <file>', 'write the compressed model (with --targets: one file per target, FILE-tT.onnx)')
     .option('--format <format>', "'qdq' (integer weights + DequantizeLinear, default) or 'fake-quant'", oneOf('--format', ['qdq', 'fake-quant'] as const), 'qdq')

@@ -64,7 +64,9 @@ export interface CompressOptions {
    * Fisher re-estimation along the path: 'never' (default) plans on the report's diagonal;
    * 'every-k' plans to the target, commits the first reestimateEvery moves, re-estimates the Fisher
    * diagonal on the compressed weights (option fisher), recomputes importances, masks and costs,
-   * and plans again from there. 'each-expansion' is not implemented.
+   * and plans again from there. 'each-expansion' re-estimates after every move the path takes
+   * (every-k with k = 1: each committed expansion is priced on a Fisher measured at its start state;
+   * re-estimating inside A* for every explored state would change every queued cost at once).
    */
   reestimate?: 'never' | 'every-k' | 'each-expansion';
   /** moves between re-estimations for 'every-k' (default 10) */
@@ -141,16 +143,16 @@ export function checkCompressOptions(options: unknown): CheckedCompressOptions {
     throw new InvalidOptionError(`Expected a positive integer for option maxExpansions but received ${shown(o.maxExpansions)}`);
   const onLimit = oneOf(o.onLimit, 'onLimit', ['greedy', 'error'] as const, 'greedy');
   const reestimate = oneOf(o.reestimate, 'reestimate', ['never', 'every-k', 'each-expansion'] as const, 'never');
-  if (reestimate === 'each-expansion')
+  if (reestimate === 'each-expansion' && o.reestimateEvery !== undefined && o.reestimateEvery !== 1)
     throw new InvalidOptionError(
-      "Option reestimate 'each-expansion' is not implemented (a Fisher pass per A* expansion); use 'every-k' with reestimateEvery: 1 (re-estimates after every committed move)",
+      `Option reestimate 'each-expansion' re-estimates after every move; it takes no reestimateEvery (received ${shown(o.reestimateEvery)}): use 'every-k' for that`,
     );
   const every = o.reestimateEvery ?? DEFAULT_REESTIMATE_EVERY;
   if (typeof every !== 'number' || !Number.isInteger(every) || every < 1)
     throw new InvalidOptionError(`Expected a positive integer for option reestimateEvery but received ${shown(o.reestimateEvery)}`);
-  if (reestimate === 'every-k' && typeof o.fisher !== 'function')
+  if (reestimate !== 'never' && typeof o.fisher !== 'function')
     throw new InvalidOptionError(
-      "Option reestimate 'every-k' needs option fisher: a function (weights) => Promise<Fisher diagonals by weight name>; modelFisher(model, report, { data }) builds one from sensitivity()",
+      `Option reestimate '${reestimate}' needs option fisher: a function (weights) => Promise<Fisher diagonals by weight name>; modelFisher(model, report, { data }) builds one from sensitivity()`,
     );
   if (o.fisher !== undefined && typeof o.fisher !== 'function')
     throw new InvalidOptionError(`Expected a function (weights) => Promise<diagonals> for option fisher but received ${shown(o.fisher)}`);
@@ -162,5 +164,5 @@ export function checkCompressOptions(options: unknown): CheckedCompressOptions {
     );
   if (o.weights !== undefined && o.model !== undefined)
     throw new InvalidOptionError('Expected option weights or option model, not both');
-  return { target, schedule: [...schedule], levels: [...levels], algorithm, heuristicWeight: hw, maxExpansions, onLimit, reestimateEvery: reestimate === 'every-k' ? every : 0 };
+  return { target, schedule: [...schedule], levels: [...levels], algorithm, heuristicWeight: hw, maxExpansions, onLimit, reestimateEvery: reestimate === 'every-k' ? every : reestimate === 'each-expansion' ? 1 : 0 };
 }

@@ -40,7 +40,7 @@ export interface CompressCurveOptions {
   heuristicWeight?: number;
   maxExpansions?: number;
   onLimit?: 'greedy' | 'error';
-  reestimate?: 'never' | 'every-k';
+  reestimate?: 'never' | 'every-k' | 'each-expansion';
   reestimateEvery?: number;
   // sensitivity (and the re-estimations) and evaluation
   estimator?: Estimator;
@@ -161,7 +161,7 @@ async function run(model: string | Uint8Array, targets: number[], o: CompressCur
       onProgress: (p) => o.onProgress?.({ phase: 'sensitivity', samples: p.samples, total: p.total }),
     }));
   const weights = reportWeights(model, report, { inputShapes: o.inputShapes });
-  const fisher = o.reestimate === 'every-k' ? modelFisher(model, report, sensOpts) : undefined;
+  const fisher = o.reestimate === 'every-k' || o.reestimate === 'each-expansion' ? modelFisher(model, report, sensOpts) : undefined;
   const schedule = o.schedule ?? [...DEFAULT_SCHEDULE];
   const pruningLevels = o.pruningLevels ?? [...DEFAULT_PRUNING_LEVELS];
   const wantBaselines = o.baselines ?? true;
