@@ -21,6 +21,11 @@ namespace fit {
 namespace ops {
 // Defined in conv.cpp: geom = {in, out, kernel, stride, dilation, padBegin, padEnd}; returns group.
 int64_t resolveConvGeometry(const Node& node, bool transpose, const Dims& x, const Dims& w, Dims (&geom)[7]);
+// Defined in conv_batched.cpp (see there); false when the batched path does not apply.
+template <typename T>
+bool convBackwardBatched(const T* x, const T* w, const T* dy, T* dx, T* dw, int64_t N, int64_t C, int64_t M,
+                         int64_t group, int nd, const int64_t* dims, const int64_t* stride, const int64_t* dilation,
+                         Arena& scratch);
 }  // namespace ops
 
 namespace {
@@ -309,6 +314,12 @@ void convBackward(GradContext<T>& ctx) {
   bool direct = true;  // 1x1, stride 1, no pads: the image is its own column matrix
   for (int i = 0; i < g.nd; ++i)
     direct = direct && g.kernel[i] == 1 && g.stride[i] == 1 && g.padBegin[i] == 0 && g.padEnd[i] == 0;
+  if (!direct && !sq && g.nd == 2) {  // several images per gemm (per-sample squares stay per image)
+    const int64_t dims[8] = {g.in[0], g.in[1], g.out[0], g.out[1], g.kernel[0], g.kernel[1], g.padBegin[0], g.padBegin[1]};
+    if (ops::convBackwardBatched<T>(x, w, dy, dx, dw, N, C, M, group, g.nd, dims, g.stride.data(), g.dilation.data(),
+                                    ctx.scratch))
+      return;
+  }
   // Column matrices in chunks of output rows (first spatial dim), as in the forward.
   constexpr int64_t kColBytes = 1 << 20;
   const int64_t outRow = outSz / g.out[0], inRow = g.in[0] > 0 ? inSz / g.in[0] : 0;

@@ -12,6 +12,14 @@
 #include "util.h"
 
 namespace fit {
+namespace ops {
+// pool2x2.cpp: 2x2 / stride 2 max pooling with every window inside the image (2 * out <= in).
+template <typename T>
+void maxPool2x2Forward(const T* x, T* y, int64_t planes, int64_t H, int64_t W, int64_t OH, int64_t OW);
+template <typename T>
+void maxPool2x2Backward(const T* x, const T* gy, T* dx, int64_t planes, int64_t H, int64_t W, int64_t OH, int64_t OW);
+}  // namespace ops
+
 namespace {
 
 std::string str(const Dims& d) { return dimsToString(d); }
@@ -46,6 +54,13 @@ struct PoolDim {
 struct PoolGeom {
   PoolDim d[3];
 };
+
+// Whether the H and W dims are a 2x2 / stride 2 window, undilated and unpadded at the start, with
+// every window inside the image.
+bool isPool2x2(const PoolDim& ph, const PoolDim& pw) {
+  return ph.kernel == 2 && pw.kernel == 2 && ph.stride == 2 && pw.stride == 2 && ph.dilation == 1 &&
+         pw.dilation == 1 && ph.padBegin == 0 && pw.padBegin == 0 && 2 * ph.out <= ph.in && 2 * pw.out <= pw.in;
+}
 
 // Reads the pooling attributes and computes output sizes (onnxruntime's rules: SAME_* pads are
 // computed without dilation, ceil_mode drops a last window that would start in the end padding).
@@ -234,7 +249,10 @@ void runPool(OpContext<T>& ctx, const Tensor& X, const PoolGeom& g, bool include
   const PoolDim& pd = g.d[0];
   if (IsMax && pd.kernel == 1 && pd.stride == 1 && pd.padBegin == 0 && pd.padEnd == 0 && pd.out == pd.in &&
       g.d[1].dilation == 1 && g.d[2].dilation == 1) {
-    maxPool2d(X.template data<T>(), y, planes * pd.in, g.d[1], g.d[2]);
+    if (isPool2x2(g.d[1], g.d[2]))
+      ops::maxPool2x2Forward(X.template data<T>(), y, planes * pd.in, g.d[1].in, g.d[2].in, g.d[1].out, g.d[2].out);
+    else
+      maxPool2d(X.template data<T>(), y, planes * pd.in, g.d[1], g.d[2]);
     return;
   }
   Dims cur{planes, g.d[0].in, g.d[1].in, g.d[2].in};
@@ -331,37 +349,18 @@ void maxPoolBackward(GradContext<T>& ctx) {
   if (!ctx.wants(0)) return;
   const Tensor& X = ctx.in(0);  // read for the argmax
   const PoolGeom g = readPoolGeom(ctx, X, ctx.opset >= 10);
-  T* dx = ctx.gradInputZeros(0, X.dims);
   const T* gy = ctx.gout(0);
   const T* x = X.template data<T>();
   const PoolDim &pd = g.d[0], &ph = g.d[1], &pw = g.d[2];
   const int64_t planes = X.dims[0] * X.dims[1];
   const int64_t inVol = pd.in * ph.in * pw.in, outVol = pd.out * ph.out * pw.out;
   // 2x2 windows with stride 2 inside the image (the usual CNN pool): branch-free argmax, same tie
-  // rule (first in window order).
-  if (pd.kernel == 1 && pd.stride == 1 && pd.padBegin == 0 && pd.padEnd == 0 && ph.kernel == 2 && pw.kernel == 2 &&
-      ph.stride == 2 && pw.stride == 2 && ph.dilation == 1 && pw.dilation == 1 && ph.padBegin == 0 &&
-      pw.padBegin == 0 && 2 * ph.out <= ph.in && 2 * pw.out <= pw.in) {
-    const int64_t W = pw.in;
-    for (int64_t c = 0; c < planes * pd.in; ++c) {
-      const T* xp = x + c * ph.in * W;
-      T* dp = dx + c * ph.in * W;
-      const T* gp = gy + c * ph.out * pw.out;
-      for (int64_t oh = 0; oh < ph.out; ++oh) {
-        const T* r0 = xp + 2 * oh * W;
-        T* d0 = dp + 2 * oh * W;
-        const T* g = gp + oh * pw.out;
-        for (int64_t ow = 0; ow < pw.out; ++ow) {
-          const T a = r0[2 * ow], b = r0[2 * ow + 1], cc = r0[W + 2 * ow], dd = r0[W + 2 * ow + 1];
-          const bool ab = b > a, cd = dd > cc;
-          const T m1 = ab ? b : a, m2 = cd ? dd : cc;
-          const int64_t i1 = 2 * ow + (ab ? 1 : 0), i2 = W + 2 * ow + (cd ? 1 : 0);
-          d0[m2 > m1 ? i2 : i1] += g[ow];
-        }
-      }
-    }
+  // rule (first in window order), writing every element of dx.
+  if (pd.kernel == 1 && pd.stride == 1 && pd.padBegin == 0 && pd.padEnd == 0 && isPool2x2(ph, pw)) {
+    ops::maxPool2x2Backward(x, gy, ctx.gradInput(0, X.dims), planes * pd.in, ph.in, pw.in, ph.out, pw.out);
     return;
   }
+  T* dx = ctx.gradInputZeros(0, X.dims);
   for (int64_t c = 0; c < planes; ++c) {
     const T* xp = x + c * inVol;
     T* dp = dx + c * inVol;

@@ -1,0 +1,23 @@
+/** The batched Conv backward path (ops/conv_batched.cpp) and the 2x2 MaxPool fast path (ops/pool2x2.cpp) against central finite differences. */
+import t from 'tap';
+import { checkGrads, type GradCase } from './helpers/grad.js';
+const cases: GradCase[] = [
+  { name: 'N3 asymmetric pads', op: 'Conv', attrs: { pads: [0, 1, 2, 0] }, inputs: [{ dims: [3, 4, 7, 9] }, { dims: [6, 4, 3, 2] }], samples: 40 },
+  { name: 'N2 valid', op: 'Conv', inputs: [{ dims: [2, 2, 9, 9] }, { dims: [3, 2, 3, 3] }, { dims: [3] }], samples: 40 },
+  { name: 'N2 pads larger than kernel', op: 'Conv', attrs: { pads: [3, 0, 2, 4] }, inputs: [{ dims: [2, 2, 4, 5] }, { dims: [2, 2, 2, 2] }], samples: 40 },
+  { name: 'N4 SAME_UPPER even kernel', op: 'Conv', attrs: { auto_pad: 'SAME_UPPER' }, inputs: [{ dims: [4, 3, 6, 5] }, { dims: [2, 3, 4, 4] }], samples: 40 },
+  { name: 'N2 pads 2 5x5', op: 'Conv', attrs: { pads: [2, 2, 2, 2] }, inputs: [{ dims: [2, 3, 8, 7] }, { dims: [4, 3, 5, 5] }, { dims: [4] }], samples: 40 },
+  { name: 'N3 kernel 1x3 pad end only', op: 'Conv', attrs: { pads: [0, 0, 1, 2] }, inputs: [{ dims: [3, 2, 5, 6] }, { dims: [3, 2, 1, 3] }], samples: 40 },
+  { name: 'N5 large chunked (3 images/chunk)', op: 'Conv', attrs: { pads: [1, 1, 1, 1] }, inputs: [{ dims: [5, 8, 20, 20] }, { dims: [4, 8, 3, 3] }], samples: 30 },
+  { name: 'N2 only W', op: 'Conv', attrs: { pads: [1, 0, 0, 1] }, inputs: [{ dims: [2, 3, 5, 5] }, { dims: [4, 3, 3, 3] }], wrt: [1] },
+  { name: 'N2 only X', op: 'Conv', attrs: { pads: [1, 0, 0, 1] }, inputs: [{ dims: [2, 3, 5, 5] }, { dims: [4, 3, 3, 3] }], wrt: [0] },
+];
+t.test("batched Conv backward: several images per GEMM, pads, chunks", async (t) => checkGrads(t, cases));
+
+const poolCases: GradCase[] = [
+  { name: 'odd sizes', op: 'MaxPool', attrs: { kernel_shape: [2, 2], strides: [2, 2] }, inputs: [{ dims: [2, 3, 7, 9] }], samples: 60 },
+  { name: 'pad end', op: 'MaxPool', attrs: { kernel_shape: [2, 2], strides: [2, 2], pads: [0, 0, 1, 1] }, inputs: [{ dims: [1, 2, 5, 6] }], samples: 60 },
+  { name: 'even', op: 'MaxPool', attrs: { kernel_shape: [2, 2], strides: [2, 2] }, inputs: [{ dims: [2, 2, 8, 6] }], samples: 60 },
+  { name: 'ceil', op: 'MaxPool', attrs: { kernel_shape: [2, 2], strides: [2, 2], ceil_mode: 1 }, inputs: [{ dims: [1, 2, 5, 7] }], samples: 60 },
+];
+t.test('MaxPool 2x2 stride 2 fast path', async (t) => checkGrads(t, poolCases));
