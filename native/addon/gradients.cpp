@@ -28,10 +28,13 @@ struct GradJob {
   uint64_t seed = 0;
   fit::BackwardRequest req;
   std::vector<int> ranges;  // values whose min/max after forward are returned
+  bool layerInputSquares = false;  // return per-sample sums of squares instead of the gradients
 };
 
 struct GradOut {
   std::vector<double> ranges;  // min, max per requested value
+  bool layerInputSquares = false;
+  std::vector<std::vector<double>> layerSquares;  // per layer, per sample: sum_k (d l_i / d a_ik)^2
   bool perSampleSquares = false;
   std::vector<Tensor> outputs;
   std::vector<double> loss;
@@ -92,15 +95,44 @@ GradOut runWith(fit::Executor<T>& ex, GradJob& job, const std::atomic<bool>* abo
   return out;
 }
 
+// Per-sample sums of squares of each layer's input gradient (axis 0 = samples), in double; the
+// gradients themselves are dropped, so nothing of activation size crosses into JavaScript.
+template <typename T>
+void squareLayerInputs(GradOut& out) {
+  out.layerInputSquares = true;
+  for (Tensor& t : out.res.layerInputGrads) {
+    std::vector<double> sums;
+    if (t.ptr && !t.dims.empty() && t.dims[0] > 0) {
+      const int64_t n = t.dims[0];
+      const int64_t per = t.numel() / n;
+      const T* d = t.template data<T>();
+      sums.assign(static_cast<size_t>(n), 0.0);
+      for (int64_t i = 0; i < n; ++i) {
+        double s = 0;
+        const T* row = d + i * per;
+        for (int64_t k = 0; k < per; ++k) s += static_cast<double>(row[k]) * static_cast<double>(row[k]);
+        sums[static_cast<size_t>(i)] = s;
+      }
+    }
+    out.layerSquares.push_back(std::move(sums));
+    t = Tensor();
+  }
+}
+
 GradOut runGradients(Model::State& s, GradJob& job) {
   if (!s.graph) throw EngineError(ErrorCode::InvalidInput, "the model was disposed");
   s.abort.store(false);
+  GradOut out;
   if (job.f64) {
     if (!s.exec64) s.exec64 = std::make_unique<fit::Executor<double>>(s.graph);
-    return runWith(*s.exec64, job, &s.abort);
+    out = runWith(*s.exec64, job, &s.abort);
+    if (job.layerInputSquares) squareLayerInputs<double>(out);
+    return out;
   }
   if (!s.exec32) s.exec32 = std::make_unique<fit::Executor<float>>(s.graph);
-  return runWith(*s.exec32, job, &s.abort);
+  out = runWith(*s.exec32, job, &s.abort);
+  if (job.layerInputSquares) squareLayerInputs<float>(out);
+  return out;
 }
 
 int idFrom(const Napi::Value& v, const fit::Graph& g, const char* what) {
@@ -171,6 +203,7 @@ GradJob parseJob(const Napi::CallbackInfo& info, const fit::Graph& g, std::vecto
     }
   }
   job.req.perSampleSquares = r.Get("perSampleSquares").ToBoolean().Value();
+  job.layerInputSquares = r.Get("layerInputSquares").ToBoolean().Value();
   Napi::Value ranges = r.Get("ranges");
   if (ranges.IsArray()) {
     Napi::Array a = ranges.As<Napi::Array>();
@@ -198,7 +231,19 @@ Napi::Object outToJs(Napi::Env env, const GradOut& o) {
   Napi::Float64Array ranges = Napi::Float64Array::New(env, o.ranges.size());
   if (!o.ranges.empty()) std::memcpy(ranges.Data(), o.ranges.data(), o.ranges.size() * sizeof(double));
   r.Set("ranges", ranges);
-  r.Set("layerInputGrads", tensorsToJs(env, o.res.layerInputGrads));
+  if (o.layerInputSquares) {
+    Napi::Array sq = Napi::Array::New(env, o.layerSquares.size());
+    for (size_t i = 0; i < o.layerSquares.size(); ++i) {
+      const auto& v = o.layerSquares[i];
+      Napi::Float64Array a = Napi::Float64Array::New(env, v.size());
+      if (!v.empty()) std::memcpy(a.Data(), v.data(), v.size() * sizeof(double));
+      sq.Set(static_cast<uint32_t>(i), a);
+    }
+    r.Set("layerInputSquares", sq);
+    r.Set("layerInputGrads", Napi::Array::New(env));
+  } else {
+    r.Set("layerInputGrads", tensorsToJs(env, o.res.layerInputGrads));
+  }
   r.Set("sqWeightGrads", o.perSampleSquares ? tensorsToJs(env, o.res.sqWeightGrads) : Napi::Array::New(env));
   return r;
 }

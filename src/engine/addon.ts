@@ -64,6 +64,8 @@ export interface NativeGradientRequest {
   /** layers: the gradient of the data input through this node only, and per-sample squared weight gradients */
   layers?: { node: number; dataInput: number; weightInput: number }[];
   perSampleSquares?: boolean;
+  /** return per-sample sums of squares of the layers' input gradients instead of the gradients */
+  layerInputSquares?: boolean;
   /** value ids whose [min, max] after forward is returned */
   ranges?: number[];
 }
@@ -78,6 +80,8 @@ export interface NativeGradientResult {
   targets?: NativeTensor;
   grads: NativeTensor[];
   layerInputGrads: NativeTensor[];
+  /** with layerInputSquares: per layer, per sample sum_k (d l_i / d a_ik)^2 */
+  layerInputSquares?: Float64Array[];
   sqWeightGrads: NativeTensor[];
 }
 

@@ -71,6 +71,12 @@ export interface GradientRequest {
   /** quantizable layers by node name: own-copy input gradient and per-sample squared weight gradient */
   layers?: { node: string; dataInput: number; weightInput: number }[];
   perSampleSquares?: boolean;
+  /**
+   * per-sample sums of squares of each layer's input gradient (layerInputSquares) instead of the
+   * gradients themselves (layerInputGrads stays empty): the activation Fisher without moving
+   * activation-sized arrays into JavaScript
+   */
+  layerInputSquares?: boolean;
   /** tensors whose [min, max] after forward is returned (activation ranges) */
   ranges?: string[];
   signal?: AbortSignal;
@@ -82,6 +88,8 @@ export interface GradientResult {
   targets?: NativeTensor;
   grads: Record<string, NativeTensor>;
   layerInputGrads: Record<string, NativeTensor>;
+  /** with layerInputSquares: per layer, per sample sum_k (d l_i / d a_ik)^2 */
+  layerInputSquares: Record<string, Float64Array>;
   sqWeightGrads: Record<string, NativeTensor>;
   ranges: Record<string, [number, number]>;
 }
@@ -190,7 +198,11 @@ export class EngineModel {
       type: t.data instanceof Float64Array ? 'float64' : t.data instanceof BigInt64Array ? 'int64' : 'float32',
       data: t.data,
     });
-    const out: NativeGradientRequest = { precision: req.precision ?? 'float32', perSampleSquares: req.perSampleSquares ?? false };
+    const out: NativeGradientRequest = {
+      precision: req.precision ?? 'float32',
+      perSampleSquares: req.perSampleSquares ?? false,
+      layerInputSquares: req.layerInputSquares ?? false,
+    };
     if (req.seeds) out.seeds = Object.entries(req.seeds).map(([name, t]) => ({ value: this.tensorId(name, 'A seed'), tensor: typed(t) }));
     if (req.loss) {
       out.loss = { value: this.tensorId(req.loss.tensor, 'The loss'), likelihood: req.loss.likelihood, sampleSeed: req.loss.sampleSeed ?? 0 };
@@ -213,7 +225,8 @@ export class EngineModel {
       loss: r.loss,
       targets: r.targets,
       grads: Object.fromEntries((req.want ?? []).map((n, i) => [n, r.grads[i]!])),
-      layerInputGrads: Object.fromEntries(layers.map((l, i) => [l.node, r.layerInputGrads[i]!])),
+      layerInputGrads: req.layerInputSquares ? {} : Object.fromEntries(layers.map((l, i) => [l.node, r.layerInputGrads[i]!])),
+      layerInputSquares: req.layerInputSquares ? Object.fromEntries(layers.map((l, i) => [l.node, r.layerInputSquares![i]!])) : {},
       sqWeightGrads: req.perSampleSquares ? Object.fromEntries(layers.map((l, i) => [l.node, r.sqWeightGrads[i]!])) : {},
       ranges: Object.fromEntries((req.ranges ?? []).map((n, i) => [n, [r.ranges[2 * i]!, r.ranges[2 * i + 1]!] as [number, number]])),
     };

@@ -199,6 +199,7 @@ export async function accumulateBatch(p: Prepared, accs: LayerAcc[], batch: Batc
     loss: { tensor: p.head.tensor, likelihood: p.head.likelihood },
     layers: p.layers.map((l) => ({ node: l.name, dataInput: l.op === 'MatMul' ? 1 - l.weightInput : 0, weightInput: l.weightInput })),
     perSampleSquares: opts.estimator !== 'batch',
+    layerInputSquares: true,
     want: opts.estimator === 'batch' ? p.layers.map((l) => l.weight) : [],
     ranges: p.layers.map((l) => l.activation),
   };
@@ -232,14 +233,9 @@ export async function accumulateBatch(p: Prepared, accs: LayerAcc[], batch: Batc
         }
       }
       wContrib[li]! += tr;
-      const ag = res.layerInputGrads[layer.name]!.data as Float32Array;
-      const per = ag.length / n;
+      const asq = res.layerInputSquares[layer.name]!;
       const dst = aPerSample[li]!;
-      for (let i = 0; i < n; i++) {
-        let s = 0;
-        for (let k = i * per; k < (i + 1) * per; k++) s += ag[k]! * ag[k]!;
-        dst[i]! += s * scale;
-      }
+      for (let i = 0; i < n; i++) dst[i]! += asq[i]! * scale;
       const [lo, hi] = res.ranges[layer.activation]!;
       a.aMin = Math.min(a.aMin, lo);
       a.aMax = Math.max(a.aMax, hi);
