@@ -9,17 +9,8 @@
 import { pathToFileURL } from 'node:url';
 import { SensitivityReport, type LayerSensitivity } from '../src/fisher/report.js';
 import { planCompression } from '../src/search/fitcompress.js';
+import { rng } from '../test/helpers/random.js';
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** `layers` layers with log-uniform counts scaled to `total` weights; Fisher scales 1e-4 .. 1e2. */
 export function syntheticCompressModel(layers: number, total: number, seed = 1) {

@@ -6,19 +6,10 @@
 import { pathToFileURL } from 'node:url';
 import { SensitivityReport, type LayerSensitivity } from '../src/fisher/report.js';
 import { searchMixedPrecisionSync, type Budget } from '../src/search/mixed-precision.js';
+import { rng } from '../test/helpers/random.js';
 
 const BITS = [2, 3, 4, 5, 6, 7, 8];
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A report of `n` layers: counts 100 .. 1e6 (log-uniform), traces 1e-3 .. 1e3, random ranges. */
 export function syntheticReport(n: number, seed = 1): SensitivityReport {
