@@ -1,6 +1,6 @@
 /** The batched Conv backward path (ops/conv_batched.cpp) and the 2x2 MaxPool fast path (ops/pool2x2.cpp) against central finite differences. */
 import t from 'tap';
-import { checkGrads, type GradCase } from './helpers/grad.js';
+import { checkGrads, checkPerSampleSquares, type GradCase } from './helpers/grad.js';
 const cases: GradCase[] = [
   { name: 'N3 asymmetric pads', op: 'Conv', attrs: { pads: [0, 1, 2, 0] }, inputs: [{ dims: [3, 4, 7, 9] }, { dims: [6, 4, 3, 2] }], samples: 40 },
   { name: 'N2 valid', op: 'Conv', inputs: [{ dims: [2, 2, 9, 9] }, { dims: [3, 2, 3, 3] }, { dims: [3] }], samples: 40 },
@@ -13,6 +13,20 @@ const cases: GradCase[] = [
   { name: 'N2 only X', op: 'Conv', attrs: { pads: [1, 0, 0, 1] }, inputs: [{ dims: [2, 3, 5, 5] }, { dims: [4, 3, 3, 3] }], wrt: [0] },
 ];
 t.test("batched Conv backward: several images per GEMM, pads, chunks", async (t) => checkGrads(t, cases));
+
+// Per-sample squares on the batched path: sum_i (dW_i)^2 against a batch-1 loop.
+const sqCases: GradCase[] = [
+  { name: 'N3 asymmetric pads', op: 'Conv', attrs: { pads: [0, 1, 2, 0] }, inputs: [{ dims: [3, 4, 7, 9] }, { dims: [6, 4, 3, 2], const: true }] },
+  { name: 'N2 valid with bias', op: 'Conv', inputs: [{ dims: [2, 2, 9, 9] }, { dims: [3, 2, 3, 3], const: true }, { dims: [3], const: true }] },
+  { name: 'N4 SAME_UPPER even kernel', op: 'Conv', attrs: { auto_pad: 'SAME_UPPER' }, inputs: [{ dims: [4, 3, 6, 5] }, { dims: [2, 3, 4, 4], const: true }] },
+  { name: 'N2 pads 2 5x5 bias', op: 'Conv', attrs: { pads: [2, 2, 2, 2] }, inputs: [{ dims: [2, 3, 8, 7] }, { dims: [4, 3, 5, 5], const: true }, { dims: [4] }] },
+  // K * S = 72 * 144: 3 images per 256 KB chunk in float64, so chunks of 3 + 2.
+  { name: 'N5 chunked (3 + 2 images)', op: 'Conv', attrs: { pads: [1, 1, 1, 1] }, inputs: [{ dims: [5, 8, 12, 12] }, { dims: [4, 8, 3, 3], const: true }] },
+  { name: 'N5 chunked, weight and bias also wanted', op: 'Conv', attrs: { pads: [1, 1, 1, 1] }, inputs: [{ dims: [5, 8, 12, 12] }, { dims: [4, 8, 3, 3] }, { dims: [4] }] },
+];
+t.test('batched Conv backward: per-sample squared weight gradients', async (t) => {
+  for (const c of sqCases) await t.test(c.name!, async (tt) => checkPerSampleSquares(tt, c));
+});
 
 const poolCases: GradCase[] = [
   { name: 'odd sizes', op: 'MaxPool', attrs: { kernel_shape: [2, 2], strides: [2, 2] }, inputs: [{ dims: [2, 3, 7, 9] }], samples: 60 },

@@ -23,7 +23,7 @@ namespace ops {
 int64_t resolveConvGeometry(const Node& node, bool transpose, const Dims& x, const Dims& w, Dims (&geom)[7]);
 // Defined in conv_batched.cpp (see there); false when the batched path does not apply.
 template <typename T>
-bool convBackwardBatched(const T* x, const T* w, const T* dy, T* dx, T* dw, int64_t N, int64_t C, int64_t M,
+bool convBackwardBatched(const T* x, const T* w, const T* dy, T* dx, T* dw, T* sq, int64_t N, int64_t C, int64_t M,
                          int64_t group, int nd, const int64_t* dims, const int64_t* stride, const int64_t* dilation,
                          Arena& scratch);
 }  // namespace ops
@@ -314,9 +314,9 @@ void convBackward(GradContext<T>& ctx) {
   bool direct = true;  // 1x1, stride 1, no pads: the image is its own column matrix
   for (int i = 0; i < g.nd; ++i)
     direct = direct && g.kernel[i] == 1 && g.stride[i] == 1 && g.padBegin[i] == 0 && g.padEnd[i] == 0;
-  if (!direct && !sq && g.nd == 2) {  // several images per gemm (per-sample squares stay per image)
+  if (!direct && g.nd == 2) {  // several images per gemm (per-sample weight products stay per image)
     const int64_t dims[8] = {g.in[0], g.in[1], g.out[0], g.out[1], g.kernel[0], g.kernel[1], g.padBegin[0], g.padBegin[1]};
-    if (ops::convBackwardBatched<T>(x, w, dy, dx, dw, N, C, M, group, g.nd, dims, g.stride.data(), g.dilation.data(),
+    if (ops::convBackwardBatched<T>(x, w, dy, dx, dw, sq, N, C, M, group, g.nd, dims, g.stride.data(), g.dilation.data(),
                                     ctx.scratch))
       return;
   }
