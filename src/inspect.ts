@@ -4,6 +4,7 @@ import { readModel, type OnnxModel } from './onnx/read.js';
 import { declaredInputs, prepareModel, type PrepareOptions } from './engine/load.js';
 import { EngineModel, type Inputs } from './engine/model.js';
 import { agreement, type Agreement } from './eval/agreement.js';
+import { xorshift32 } from './random.js';
 import { elemTypeName, toNum } from './onnx/proto.js';
 import type { ValueInfo } from './onnx/types.js';
 
@@ -38,15 +39,7 @@ function declaredOutputs(model: OnnxModel): ValueInfo[] {
 }
 
 function randomInputs(shapes: Record<string, number[]>, seed: number): Inputs {
-  let s = seed >>> 0 || 1;
-  const next = () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 4294967296;
-  };
+  const next = xorshift32(seed);
   const out: Inputs = {};
   for (const [name, dims] of Object.entries(shapes)) {
     const data = new Float32Array(dims.reduce((a, b) => a * b, 1));

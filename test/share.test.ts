@@ -77,8 +77,9 @@ t.test('a pool is reused by the next run and destroyed at once when asked', asyn
   const p3 = acquirePool(2);
   t.equal(p3, p1, 'concurrent runs share it');
   await releasePool(p3, { destroy: true });
-  t.notOk(p1.destroyed ?? false, 'not destroyed while another run uses it');
+  t.equal(p1.threads.length, 2, 'its workers live on while another run uses it');
   await releasePool(p2, { destroy: true });
+  t.equal(p1.threads.length, 0, 'destroyed once the last run asks');
   const p4 = acquirePool(2);
   t.not(p4, p1, 'a destroyed pool is not handed out again');
   await releasePool(p4);

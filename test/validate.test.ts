@@ -80,6 +80,6 @@ t.test('accuracy-bounded search: bisection over the frontier picks the cheapest 
   // the evaluation reported equals evaluate() on the chosen configuration
   const direct = await evaluate(model, r.config!, common);
   t.equal(direct.accuracy, chosen.value);
-  // an impossible bound on an easy model: maxDrop 0 may or may not hold at 8 bits, but never at 2
+  // a bound outside [0, 1) is an option error
   await t.rejects(searchWithinDrop(model, report, { ...common, maxDrop: 1.5 }), { code: 'ERR_INVALID_OPTION', message: /maxDrop/ });
 });

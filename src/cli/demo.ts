@@ -26,7 +26,7 @@ export async function runDemo(o: DemoOptions, runInspect: (model: string, x: str
   const { searchMixedPrecision } = await import('../search/mixed-precision.js');
   const { createEvaluator } = await import('../eval/evaluate.js');
   const { exportModel } = await import('../onnx/write.js');
-  const { writeJsonAtomic } = await import('./index.js');
+  const { writeJsonAtomic } = await import('./options.js');
   const dir = join(packageRoot, 'assets', 'demo');
   const model = join(dir, 'cnn.onnx');
   const data = { input: join(dir, 'calib_x.npy'), labels: join(dir, 'calib_y.npy') };

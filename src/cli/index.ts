@@ -42,8 +42,6 @@ export function parseInputs(specs: string[], inputNames?: string[]): Inputs {
   return out;
 }
 
-export { parseShapes, writeJsonAtomic } from './options.js';
-
 async function runInspect(model: string, o: { input: string[]; shape: string[]; batch: number; json?: string; seed: number }) {
   const { readModel } = await import('../onnx/read.js');
   const { declaredInputs } = await import('../engine/load.js');

@@ -6,13 +6,13 @@
 import type { Command } from 'commander';
 import { writeFileAtomic } from '../atomic.js';
 import { basename } from 'node:path';
-import { InvalidInputError, InvalidOptionError } from '../errors.js';
+import { InvalidOptionError } from '../errors.js';
 import { SensitivityReport } from '../fisher/report.js';
 import type { Budget, SearchResult } from '../search/mixed-precision.js';
 import { bitList, collect, parseShapes, positiveInt, positiveNumber, readJsonFile } from './options.js';
 export { bitList } from './options.js';
 import { table } from './inspect.js';
-import { compact } from './sensitivity.js';
+import { checkReportDescribesModel, compact } from './sensitivity.js';
 
 /**
  * The --json output: pretty, except one line per frontier point (there can be thousands, each
@@ -100,17 +100,7 @@ export async function runSearch(model: string, o: SearchCliOptions): Promise<voi
   // the sensitivity JSON must describe this model
   const { readModel } = await import('../onnx/read.js');
   const m = readModel(model);
-  const tensors = new Set<string>();
-  for (const t of m.proto.graph?.initializer ?? []) if (t.name) tensors.add(t.name);
-  for (const n of m.proto.graph?.node ?? []) for (const out of n.output ?? []) tensors.add(out);
-  const missing = report.layers.filter((l) => !tensors.has(l.weight.name));
-  if (missing.length)
-    throw new InvalidInputError(
-      `${o.sensitivity} does not describe ${model}: the weight${missing.length > 1 ? 's' : ''} ${missing
-        .slice(0, 4)
-        .map((l) => `'${l.weight.name}' (layer '${l.name}')`)
-        .join(', ')}${missing.length > 4 ? ', ...' : ''} ${missing.length > 1 ? 'are' : 'is'} not in the model; run onnx-fit sensitivity on this model`,
-    );
+  checkReportDescribesModel(o.sensitivity, model, m, report.layers);
 
   let macs: Record<string, number> | undefined;
   if ('bops' in budget) {
@@ -147,6 +137,8 @@ async function runBounded(model: string, o: SearchCliOptions): Promise<void> {
   if (o.bops !== undefined) throw new InvalidOptionError('--max-drop orders the frontier by weight bytes; drop --bops');
   const data = dataSpec(o.input ?? [], o.inputName ?? [], o.labels);
   const report = SensitivityReport.fromJSON(readJsonFile(o.sensitivity!, 'sensitivity JSON'), o.sensitivity);
+  const { readModel } = await import('../onnx/read.js');
+  checkReportDescribesModel(o.sensitivity!, model, readModel(model), report.layers);
   const bar = new ProgressBar({ label: 'evaluate', quiet: o.quiet });
   const r = await searchWithinDrop(model, report, {
     data,

@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs';
 import { basename } from 'node:path';
 import { AbortError, InvalidInputError, InvalidOptionError } from '../errors.js';
 import type { DataSpec } from '../data/source.js';
+import type { OnnxModel } from '../onnx/read.js';
 import type { Estimator, SensitivityOptions, SensitivityProgress } from '../fisher/sensitivity.js';
 import type { FitConfig, LayerSensitivity, SensitivityJson, SensitivityReport } from '../fisher/report.js';
 import type { LikelihoodOption } from '../fisher/head.js';
@@ -272,14 +273,20 @@ export async function reportFromJson(j: SensitivityJson): Promise<SensitivityRep
 }
 
 /** Every tensor name the model holds (initializers, Constant and other node outputs). */
-async function modelTensorNames(model: string): Promise<{ name: string; tensors: Set<string> }> {
-  const { readModel } = await import('../onnx/read.js');
-  const m = readModel(model);
-  const g = m.proto.graph;
+/** Throws InvalidInputError unless every weight the sensitivity JSON names is a tensor of the model. */
+export function checkReportDescribesModel(file: string, modelPath: string, model: OnnxModel, layers: readonly { name: string; weight: { name: string } }[]): void {
+  const g = model.proto.graph;
   const tensors = new Set<string>();
   for (const t of g?.initializer ?? []) if (t.name) tensors.add(t.name);
   for (const n of g?.node ?? []) for (const o of n.output ?? []) tensors.add(o);
-  return { name: m.name, tensors };
+  const missing = layers.filter((l) => !tensors.has(l.weight.name));
+  if (missing.length)
+    throw new InvalidInputError(
+      `${file} does not describe ${modelPath}: the weight${missing.length > 1 ? 's' : ''} ${missing
+        .slice(0, 4)
+        .map((l) => `'${l.weight.name}' (layer '${l.name}')`)
+        .join(', ')}${missing.length > 4 ? ', ...' : ''} ${missing.length > 1 ? 'are' : 'is'} not in the model; run onnx-fit sensitivity on this model`,
+    );
 }
 
 export async function runScore(model: string, opts: { sensitivity?: string; config?: string; json?: string }): Promise<void> {
@@ -288,16 +295,8 @@ export async function runScore(model: string, opts: { sensitivity?: string; conf
   const o = { sensitivity: opts.sensitivity, config: opts.config, json: opts.json };
   const sens = parseSensitivityJson(readJsonFile(o.sensitivity, 'sensitivity JSON'), o.sensitivity);
   const config = parseConfigJson(readJsonFile(o.config, 'configuration'), o.config);
-  // the sensitivity JSON must describe this model: its weights are tensors of the model
-  const m = await modelTensorNames(model);
-  const missing = sens.layers.filter((l) => !m.tensors.has(l.weight.name));
-  if (missing.length)
-    throw new InvalidInputError(
-      `${o.sensitivity} does not describe ${model}: the weight${missing.length > 1 ? 's' : ''} ${missing
-        .slice(0, 4)
-        .map((l) => `'${l.weight.name}' (layer '${l.name}')`)
-        .join(', ')}${missing.length > 4 ? ', ...' : ''} ${missing.length > 1 ? 'are' : 'is'} not in the model; run onnx-fit sensitivity on this model`,
-    );
+  const { readModel } = await import('../onnx/read.js');
+  checkReportDescribesModel(o.sensitivity, model, readModel(model), sens.layers);
   const report = await reportFromJson(sens);
   let fit: number;
   try {

@@ -1,7 +1,7 @@
 /**
  * The Piscina pools that run Fisher passes in worker threads (one engine per worker).
  *
- * A pool outlives the run that started it for a few seconds (`keepAlive`), so that back-to-back
+ * A pool outlives the run that started it for a few seconds (KEEP_ALIVE_MS), so that back-to-back
  * runs (a sweep of options, re-estimation along a FITCompress path, a test file) pay the worker
  * start-up once. Idle workers are unref'd by Piscina and never keep the process alive; an aborted
  * or failed run destroys its pool at once unless another run is using it.
@@ -16,7 +16,7 @@ interface Entry {
 
 const pools = new Map<number, Entry>();
 /** ms an idle pool is kept for the next run */
-let keepAlive = 5000;
+const KEEP_ALIVE_MS = 5000;
 
 /**
  * A Piscina pool of `threads` workers running the module `entry` (a URL of a .js file next to the
@@ -60,24 +60,19 @@ async function destroyEntry(threads: number, e: Entry): Promise<void> {
   await e.pool.destroy();
 }
 
-/** Ends a run's use of its pool: kept for `keepAlive` ms, or destroyed now (abort, failure). */
+/** Ends a run's use of its pool: kept for KEEP_ALIVE_MS, or destroyed now (abort, failure). */
 export async function releasePool(pool: Piscina, opts: { destroy?: boolean } = {}): Promise<void> {
   const found = [...pools.entries()].find(([, e]) => e.pool === pool);
   if (!found) return pool.destroy();
   const [threads, e] = found;
   e.users--;
   if (e.users > 0) return;
-  if (opts.destroy || keepAlive <= 0) return destroyEntry(threads, e);
-  e.timer = setTimeout(() => void destroyEntry(threads, e), keepAlive);
+  if (opts.destroy) return destroyEntry(threads, e);
+  e.timer = setTimeout(() => void destroyEntry(threads, e), KEEP_ALIVE_MS);
   e.timer.unref();
 }
 
 /** Destroys every idle pool now (e.g. before exiting a long-lived process cleanly). */
 export async function closeWorkers(): Promise<void> {
   await Promise.all([...pools.entries()].filter(([, e]) => e.users === 0).map(([t, e]) => destroyEntry(t, e)));
-}
-
-/** Sets how long (ms) an idle pool is kept for the next run; 0 destroys pools as runs end. */
-export function setWorkerKeepAlive(ms: number): void {
-  keepAlive = ms;
 }

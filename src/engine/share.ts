@@ -54,13 +54,6 @@ export function shareGraphs<G extends Graph>(graphs: G[]): G[] {
   return graphs;
 }
 
-/** Total bytes of a graph's initializers (for the benchmark's memory figures). */
-export function initializerBytes(g: Graph): number {
-  let n = 0;
-  for (const t of g.initializers.values()) n += t.data.byteLength;
-  return n;
-}
-
 function shareSource<T>(src: T): T {
   if (typeof src !== 'object' || src === null) return src;
   const s = src as unknown as { dims?: unknown; data?: unknown };

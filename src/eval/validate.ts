@@ -12,6 +12,7 @@ import { InvalidOptionError } from '../errors.js';
 import type { FitConfig, SensitivityReport } from '../fisher/report.js';
 import { createEvaluator, type EvaluateOptions, type EvaluationResult } from './evaluate.js';
 import { kendall, spearman } from './rank.js';
+import { xorshift32 } from '../random.js';
 
 export interface ValidateOptions extends EvaluateOptions {
   /** random configurations to measure (default 20) */
@@ -58,22 +59,9 @@ function bitsList(name: string, v: unknown, def: number[], allowEmpty: boolean):
   return [...new Set(v as number[])].sort((a, b) => a - b);
 }
 
-/** xorshift32 in [0, 1) */
-function rng(seed: number): () => number {
-  let s = seed >>> 0 || 0x9e3779b9;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 4294967296;
-  };
-}
-
 /** `n` random configurations over the report's layers (each layer's bits drawn uniformly). */
 export function randomConfigs(report: SensitivityReport, n: number, weightBits: number[], activationBits: number[], seed: number): FitConfig[] {
-  const r = rng(seed);
+  const r = xorshift32(seed);
   const pick = (list: number[]) => list[Math.floor(r() * list.length)]!;
   return Array.from({ length: n }, () => {
     const c: FitConfig = { weights: {} };

@@ -466,8 +466,6 @@ export async function quantizeModel(model: string | Uint8Array, config: QuantCon
 }
 
 /** Writes `bytes` to `path` atomically: a temp file in the same directory, fsync, rename. */
-export const writeAtomic = (path: string, bytes: Uint8Array): void => writeFileAtomic(path, bytes, 'out');
-
 /**
  * Quantizes `model` as `config` says and writes it to `out` (atomically; on any error nothing is
  * written and an existing `out` is left as it was). See the module comment for the formats.
@@ -476,6 +474,6 @@ export async function exportModel(model: string | Uint8Array, config: QuantConfi
   if (typeof out !== 'string' || out === '')
     throw new InvalidOptionError(`Expected an output file path for option out but received ${JSON.stringify(out)}`);
   const { bytes, summary } = await quantizeModel(model, config, opts);
-  writeAtomic(out, bytes);
+  writeFileAtomic(out, bytes, 'out');
   return { ...summary, path: resolve(out) };
 }
