@@ -7,6 +7,7 @@
 
 #include "../../kernels/backend.h"
 #include "../../kernels/simd.h"
+#include "conv_direct.h"
 #include "util.h"
 
 namespace fit {
@@ -289,6 +290,12 @@ void convForward(OpContext<T>& ctx) {
 
   if (g.nd == 2 && group == C && group > 1) {
     depthwise2d(x, w, bias, y, N, C, M, g, ctx.scratch);
+    return;
+  }
+  if (ops::convDirectApplies(C, M, group, g.nd, g.kernel.data(), g.stride.data(), g.padBegin.data(), g.padEnd.data())) {
+    const ops::DirectGeom dg{C, M, g.in[0], g.in[1], g.out[0], g.out[1], g.kernel[0], g.kernel[1],
+                        g.dilation[0], g.dilation[1], g.padBegin[0], g.padBegin[1]};
+    ops::convDirectForward(x, w, bias, y, N, dg, ctx.scratch);
     return;
   }
 

@@ -15,6 +15,7 @@
 
 #include "../../kernels/backend.h"
 #include "../../kernels/simd.h"
+#include "conv_direct.h"
 #include "util.h"
 
 namespace fit {
@@ -308,6 +309,13 @@ void convBackward(GradContext<T>& ctx) {
 
   if (g.nd == 2 && group == C && group > 1) {  // the forward's direct depthwise path
     depthwise2dBackward(x, w, dy, dx, dw, sq, N, C, M, g, ctx.scratch);
+    return;
+  }
+  if (ops::convDirectApplies(C, M, group, g.nd, g.kernel.data(), g.stride.data(), g.padBegin.data(),
+                             g.padEnd.data())) {
+    const ops::DirectGeom dg{C, M, g.in[0], g.in[1], g.out[0], g.out[1], g.kernel[0], g.kernel[1],
+                             g.dilation[0], g.dilation[1], g.padBegin[0], g.padBegin[1]};
+    ops::convDirectBackward(x, w, dy, dx, dw, sq, N, dg, ctx.scratch);
     return;
   }
 
