@@ -39,6 +39,29 @@ async function median(fn: () => unknown | Promise<unknown>, minRuns = 5, minMs =
   return times[Math.floor(times.length / 2)]!;
 }
 
+/**
+ * Median times of several functions run in turn, round after round, so that all of them see the
+ * same machine: on a shared VM the speed drifts by up to 1.5x within seconds, and medians taken one
+ * function after the other then compare different machines.
+ */
+async function interleavedMedians(fns: (() => unknown | Promise<unknown>)[], minRounds = 15, minMs = 3000): Promise<number[]> {
+  for (const fn of fns) {
+    await fn();
+    await fn();
+  }
+  const times: number[][] = fns.map(() => []);
+  const start = performance.now();
+  while (times[0]!.length < minRounds || performance.now() - start < minMs) {
+    for (let i = 0; i < fns.length; i++) {
+      const t0 = performance.now();
+      await fns[i]!();
+      times[i]!.push(performance.now() - t0);
+    }
+    if (times[0]!.length >= 400) break;
+  }
+  return times.map((ts) => ts.sort((a, b) => a - b)[Math.floor(ts.length / 2)]!);
+}
+
 async function ortSession(model: string | Uint8Array) {
   const opts = { intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: 'sequential' as const };
   return typeof model === 'string' ? ort.InferenceSession.create(model, opts) : ort.InferenceSession.create(model, opts);
@@ -49,8 +72,7 @@ async function forwardRatio(name: string, path: string, dims: number[]) {
   const data = randomData(dims.reduce((a, b) => a * b, 1));
   const session = await ortSession(path);
   const feeds = { [session.inputNames[0]!]: new ort.Tensor('float32', data, dims) };
-  const ortMs = await median(() => session.run(feeds));
-  const engMs = await median(() => engine.run({ [engine.inputNames[0]!]: { dims, data } }));
+  const [ortMs, engMs] = await interleavedMedians([() => session.run(feeds), () => engine.run({ [engine.inputNames[0]!]: { dims, data } })]);
   await session.release();
   engine.dispose();
   console.log(`forward  ${name.padEnd(22)} batch ${dims[0]}  engine ${engMs.toFixed(1)} ms  onnxruntime ${ortMs.toFixed(1)} ms  ratio ${(engMs / ortMs).toFixed(2)}x  (goal <= 2x)`);
@@ -69,9 +91,11 @@ async function backwardRatios(name: string, path: string, dims: number[], foldBn
   const inputs = { [engine.inputNames[0]!]: { dims, data } };
   const layerReqs = layers.map((l) => ({ node: l.name, dataInput: l.op === 'MatMul' ? 1 - l.weightInput : 0, weightInput: l.weightInput }));
   const base = { loss: { tensor: logits, likelihood: 'categorical' as const, sampleSeed: 1 }, layers: layerReqs };
-  const ortMs = await median(() => session.run(feeds));
-  const fbMs = await median(() => engine.gradients(inputs, { ...base, want: layers.map((l) => l.weight) }));
-  const psMs = await median(() => engine.gradients(inputs, { ...base, want: layers.map((l) => l.weight), perSampleSquares: true }));
+  const [ortMs, fbMs, psMs] = await interleavedMedians([
+    () => session.run(feeds),
+    () => engine.gradients(inputs, { ...base, want: layers.map((l) => l.weight) }),
+    () => engine.gradients(inputs, { ...base, want: layers.map((l) => l.weight), perSampleSquares: true }),
+  ]);
   await session.release();
   engine.dispose();
   console.log(

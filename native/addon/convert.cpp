@@ -93,15 +93,24 @@ Napi::Object tensorToJs(Napi::Env env, const Tensor& t) {
   o.Set("dims", dims);
   o.Set("type", Napi::String::New(env, fit::dtypeName(t.dtype)));
   size_t n = static_cast<size_t>(t.numel());
-  Napi::ArrayBuffer buf = Napi::ArrayBuffer::New(env, t.bytes());
-  if (t.bytes() && t.ptr) std::memcpy(buf.Data(), t.ptr, t.bytes());
-  else if (t.bytes()) std::memset(buf.Data(), 0, t.bytes());
+  // A Node Buffer's memory is not zero-filled first (ArrayBuffer::New's is): the copy below writes
+  // every byte anyway, and for activation-sized gradients the fill cost as much as the copy.
+  Napi::Buffer<uint8_t> bytes = Napi::Buffer<uint8_t>::New(env, t.bytes());
+  Napi::ArrayBuffer buf = bytes.ArrayBuffer();
+  size_t offset = bytes.ByteOffset();
+  if (offset % 8 != 0) {  // not expected for a fresh Buffer; keep typed arrays aligned regardless
+    buf = Napi::ArrayBuffer::New(env, t.bytes());
+    offset = 0;
+  }
+  uint8_t* dst = static_cast<uint8_t*>(buf.Data()) + offset;
+  if (t.bytes() && t.ptr) std::memcpy(dst, t.ptr, t.bytes());
+  else if (t.bytes()) std::memset(dst, 0, t.bytes());
   if (t.dtype == DType::F32)
-    o.Set("data", Napi::Float32Array::New(env, n, buf, 0));
+    o.Set("data", Napi::Float32Array::New(env, n, buf, offset));
   else if (t.dtype == DType::F64)
-    o.Set("data", Napi::Float64Array::New(env, n, buf, 0));
+    o.Set("data", Napi::Float64Array::New(env, n, buf, offset));
   else
-    o.Set("data", Napi::TypedArrayOf<int64_t>::New(env, n, buf, 0, napi_bigint64_array));
+    o.Set("data", Napi::TypedArrayOf<int64_t>::New(env, n, buf, offset, napi_bigint64_array));
   return o;
 }
 
