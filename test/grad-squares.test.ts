@@ -32,3 +32,23 @@ t.test('native per-sample squares of layer-input gradients equal the sums over t
   }
   engine.dispose();
 });
+
+t.test('activation ranges returned with gradients equal the min and max of the values', async (t) => {
+  for (const n of [1, 5]) {
+    const { engine } = loadEngineModel(MODELS.demoCnn, { inputShapes: { input: [n, 1, 28, 28] } });
+    const x = randomFloats(n * 784, 11, -1, 1);
+    x[n * 784 - 3] = 7.5; // extremes in the scalar tail and in the vector part
+    x[17] = -6.25;
+    const inputs = { input: { dims: [n, 1, 28, 28], data: x } };
+    const logits = (await engine.run(inputs)).logits!.data as Float32Array;
+    for (const precision of ['float32', 'float64'] as const) {
+      const r = engine.gradients(inputs, { loss: { tensor: 'logits', likelihood: 'categorical', sampleSeed: 1 }, ranges: ['input', 'logits'], precision });
+      t.same(r.ranges.input, [-6.25, 7.5], `${precision} n=${n}: input range over ${x.length} values`);
+      const lo = Math.min(...logits), hi = Math.max(...logits);
+      const tol = precision === 'float32' ? 0 : 1e-5 * Math.max(1, Math.abs(lo), Math.abs(hi));
+      t.ok(Math.abs(r.ranges.logits![0] - lo) <= tol && Math.abs(r.ranges.logits![1] - hi) <= tol,
+        `${precision} n=${n}: logits range [${r.ranges.logits}] vs [${lo}, ${hi}] over ${logits.length} values`);
+    }
+    engine.dispose();
+  }
+});

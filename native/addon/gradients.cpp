@@ -5,6 +5,7 @@
 #include <random>
 
 #include "../engine/loss.h"
+#include "../kernels/backend.h"
 #include "convert.h"
 #include "model.h"
 
@@ -67,13 +68,7 @@ GradOut runWith(fit::Executor<T>& ex, GradJob& job, const std::atomic<bool>* abo
   for (int id : job.ranges) {
     const Tensor& v = ex.value(id);
     double lo = INFINITY, hi = -INFINITY;
-    if (v.dtype == fit::DTypeOf<T>::value) {
-      const T* d = v.template data<T>();
-      for (int64_t i = 0; i < v.numel(); ++i) {
-        lo = std::min(lo, static_cast<double>(d[i]));
-        hi = std::max(hi, static_cast<double>(d[i]));
-      }
-    }
+    if (v.dtype == fit::DTypeOf<T>::value) fit::kernels::minMax(v.template data<T>(), v.numel(), lo, hi);
     out.ranges.push_back(lo);
     out.ranges.push_back(hi);
   }
@@ -104,15 +99,8 @@ void squareLayerInputs(GradOut& out) {
     std::vector<double> sums;
     if (t.ptr && !t.dims.empty() && t.dims[0] > 0) {
       const int64_t n = t.dims[0];
-      const int64_t per = t.numel() / n;
-      const T* d = t.template data<T>();
       sums.assign(static_cast<size_t>(n), 0.0);
-      for (int64_t i = 0; i < n; ++i) {
-        double s = 0;
-        const T* row = d + i * per;
-        for (int64_t k = 0; k < per; ++k) s += static_cast<double>(row[k]) * static_cast<double>(row[k]);
-        sums[static_cast<size_t>(i)] = s;
-      }
+      fit::kernels::rowSquares(t.template data<T>(), n, t.numel() / n, sums.data());
     }
     out.layerSquares.push_back(std::move(sums));
     t = Tensor();

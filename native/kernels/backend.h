@@ -30,6 +30,14 @@ void col2im(const T* col, int64_t channels, int nd, const int64_t* inShape, cons
             const int64_t* stride, const int64_t* dilation, const int64_t* padBegin,
             const int64_t* outShape, T* img);
 
+// Smallest and largest value of x[0, n), NaNs skipped (+inf / -inf when there is no other value).
+template <typename T>
+void minMax(const T* x, int64_t n, double& lo, double& hi);
+
+// out[r] = sum_k x[r * per + k]^2, accumulated in double, for rows r < rows.
+template <typename T>
+void rowSquares(const T* x, int64_t rows, int64_t per, double* out);
+
 // CPU feature detection and the name of the SGEMM path in use ("avx2-fma" or "portable").
 bool cpuHasAvx2Fma();
 const char* gemmPath();
