@@ -6,6 +6,9 @@
 import t from 'tap';
 import { checkGrads, checkPerSampleSquares, type GradCase } from './helpers/grad.js';
 import { checkOps, type OpCase } from './helpers/ops.js';
+import { loadEngineModel } from '../src/engine/load.js';
+import { MODELS } from './helpers/models.js';
+import { randomFloats } from './helpers/random.js';
 
 // Each case takes the direct path: group 1, unit strides, C * KH * KW <= 100, M <= 128.
 const forward: OpCase[] = [
@@ -55,3 +58,28 @@ const pools: OpCase[] = [
   { name: 'rows of 16 windows', op: 'MaxPool', attrs: { kernel_shape: [2, 2], strides: [2, 2] }, inputs: [{ dims: [1, 1, 4, 32] }] },
 ];
 t.test('2x2 MaxPool vector rows against onnxruntime', async (t) => checkOps(t, pools));
+
+// float32 runs the 16-lane kernels (float64: 8 lanes, checked against the batch-1 loop above): the demo CNN's two convolutions
+// both take the direct path; their float32 per-sample squares must match float64's.
+t.test('direct Conv per-sample squares in float32 match float64 (demo CNN conv1 and conv2)', async (t) => {
+  const n = 6;
+  const { engine, layers } = loadEngineModel(MODELS.demoCnn, { inputShapes: { input: [n, 1, 28, 28] } });
+  const inputs = { input: { dims: [n, 1, 28, 28], data: randomFloats(n * 784, 5, -1, 1) } };
+  const req = {
+    loss: { tensor: 'logits', likelihood: 'categorical' as const, sampleSeed: 3 },
+    layers: layers.map((l) => ({ node: l.name, dataInput: 0, weightInput: l.weightInput })),
+    perSampleSquares: true,
+  };
+  const f32 = engine.gradients(inputs, { ...req, precision: 'float32' });
+  const f64 = engine.gradients(inputs, { ...req, precision: 'float64' });
+  engine.dispose();
+  for (const name of ['conv1', 'conv2']) {
+    const a = f32.sqWeightGrads[name]!.data, b = f64.sqWeightGrads[name]!.data;
+    let worst = 0, scale = 0;
+    for (let i = 0; i < b.length; i++) {
+      worst = Math.max(worst, Math.abs(Number(a[i]) - Number(b[i])));
+      scale = Math.max(scale, Math.abs(Number(b[i])));
+    }
+    t.ok(scale > 0 && worst <= 1e-4 * scale, `${name}: ${b.length} squares, max |f32 - f64| ${worst.toExponential(2)} vs scale ${scale.toExponential(2)}`);
+  }
+});

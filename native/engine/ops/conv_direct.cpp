@@ -201,15 +201,69 @@ FIT_SIMD_CLONES void inputGradGrid(const T* dyb, const T* wpk, T* out, int64_t M
   }
 }
 
+#if defined(__GNUC__) && !defined(__clang__) && FIT_SIMD_VECTOR_EXT
+#define FIT_DIRECT_LANESUMS 1
+template <typename T> struct IdxOf;
+template <> struct IdxOf<float> { typedef int32_t I __attribute__((vector_size(64))); };
+template <> struct IdxOf<double> { typedef int64_t I __attribute__((vector_size(64))); };
+template <typename T> using Idx = typename IdxOf<T>::I;
+
+// Shuffle masks that fold two vectors holding groups of s lanes each into one vector holding
+// groups of s / 2 lanes (each group's halves added): the first (second) halves of the groups.
+template <typename T>
+struct FoldMasks {
+  Idx<T> first[4], second[4];  // for s = V, V / 2, V / 4, V / 8
+  FoldMasks() {
+    constexpr int64_t V = kV<T>;
+    for (int level = 0; level < 4; ++level) {
+      const int64_t s = V >> level, h = s / 2, k = s > 0 ? V / s : 0;
+      for (int64_t lane = 0; lane < V; ++lane) {
+        const int64_t g = h > 0 ? lane / h : 0, e = h > 0 ? lane % h : 0;
+        const int64_t src = g < k ? g * s + e : V + (g - k) * s + e;
+        first[level][lane] = h > 0 ? src % (2 * V) : 0;
+        second[level][lane] = h > 0 ? (src + h) % (2 * V) : 0;
+      }
+    }
+  }
+};
+
+template <typename T>
+FIT_SIMD_INLINE Vec<T> fold(const Vec<T>& a, const Vec<T>& b, const FoldMasks<T>& m, int level) {
+  return __builtin_shuffle(a, b, m.first[level]) + __builtin_shuffle(a, b, m.second[level]);
+}
+
+// out[r] = the sum of the lanes of v_r, r < 8, by a tree of shuffles and adds.
+template <typename T>
+FIT_SIMD_INLINE void laneSums8(const Vec<T>& v0, const Vec<T>& v1, const Vec<T>& v2, const Vec<T>& v3,
+                               const Vec<T>& v4, const Vec<T>& v5, const Vec<T>& v6, const Vec<T>& v7,
+                               const FoldMasks<T>& m, T* out) {
+  constexpr int64_t V = kV<T>;
+  const Vec<T> p01 = fold(v0, v1, m, 0), p23 = fold(v2, v3, m, 0), p45 = fold(v4, v5, m, 0), p67 = fold(v6, v7, m, 0);
+  const Vec<T> q03 = fold(p01, p23, m, 1), q47 = fold(p45, p67, m, 1);
+  Vec<T> r = fold(q03, q47, m, 2);  // 8 groups of V / 8 lanes
+  if constexpr (V / 8 > 1) r = fold(r, r, m, 3);
+  for (int i = 0; i < 8; ++i) out[i] = r[i];
+}
+#else
+#define FIT_DIRECT_LANESUMS 0
+template <typename T> struct FoldMasks {};
+#endif
+
 // Per-lane partial sums of one image's weight gradient: for each tile (4 output channels m, one
 // input channel c, 2 taps t), GV holds 8 vectors whose lanes sum to G[m][c][t] = sum over grid
 // positions of dyb[m] * xp[c] (shifted by off(t)). One image's dY and padded planes stay in L1 while
 // every tile reads them; accumulate adds into GV (else overwrites).
+// With G (FIT_DIRECT_LANESUMS only), the lanes are summed right away into G [M][C][taps] instead.
 template <typename T>
-FIT_SIMD_CLONES void weightGradGrid(const T* dyb, const T* xp, T* GV, int64_t C, int64_t M, const Plan& p,
+FIT_SIMD_CLONES void weightGradGrid(const T* dyb, const T* xp, T* GV, T* G, int64_t C, int64_t M, const Plan& p,
                                     bool accumulate) {
   constexpr int64_t V = kV<T>;
   const int64_t taps = p.taps, tp = (taps + 1) / 2, steps = roundUp(p.len, V);
+#if FIT_DIRECT_LANESUMS
+  const FoldMasks<T> masks;
+#else
+  (void)G;
+#endif
   for (int64_t m0 = 0; m0 < M; m0 += 4) {
     const int64_t mb = std::min<int64_t>(4, M - m0);
     const T* d0 = dyb + m0 * p.Q + p.margin;
@@ -231,6 +285,15 @@ FIT_SIMD_CLONES void weightGradGrid(const T* dyb, const T* xp, T* GV, int64_t C,
           a2 += e2 * x0, b2 += e2 * x1;
           a3 += e3 * x0, b3 += e3 * x1;
         }
+#if FIT_DIRECT_LANESUMS
+        if (G) {
+          T sums[8];
+          laneSums8<T>(a0, a1, a2, a3, b0, b1, b2, b3, masks, sums);
+          for (int64_t mm = 0; mm < mb; ++mm)
+            for (int64_t k = 0; k < 2 && t0 + k < taps; ++k) G[((m0 + mm) * C + c) * taps + t0 + k] = sums[4 * k + mm];
+          continue;
+        }
+#endif
         if (accumulate) {
           a0 += load(gv), a1 += load(gv + V), a2 += load(gv + 2 * V), a3 += load(gv + 3 * V);
           b0 += load(gv + 4 * V), b1 += load(gv + 5 * V), b2 += load(gv + 6 * V), b3 += load(gv + 7 * V);
@@ -356,10 +419,13 @@ void convDirectBackward(const T* x, const T* w, const T* dy, T* dx, T* dw, T* sq
       }
     if (!needW) continue;
     for (int64_t i = 0; i < cnt; ++i) {
-      weightGradGrid(dyb + i * M * p.Q, xp + i * C * p.P, GV, C, M, p, !sq && !first);
+      // With per-sample squares, each image's gradient alone (its lanes summed in the kernel where
+      // GCC's vector shuffles exist), squared.
+      const bool direct = sq && FIT_DIRECT_LANESUMS;
+      weightGradGrid(dyb + i * M * p.Q, xp + i * C * p.P, GV, direct ? G : nullptr, C, M, p, !sq && !first);
       first = false;
-      if (sq) {  // each image's gradient alone, squared
-        reduceTiles(GV, G, C, M, taps);
+      if (sq) {
+        if (!direct) reduceTiles(GV, G, C, M, taps);
         foldSquares(G, M * K, dw, sq);
       }
     }
