@@ -193,6 +193,11 @@ if (want('fisher')) {
   await fisherThroughput('PP-OCR mobile v2 cls', ocrCls, [32, 3, 48, 192], 256);
   await fisherThroughput('demo CNN', join(root, 'assets', 'demo', 'cnn.onnx'), [32, 1, 28, 28], 2048);
 }
+if (want('memory')) {
+  const { benchMemory } = await import('./memory.js');
+  await benchMemory('PP-OCR mobile v2 cls', ocrCls, 'x', [32, 3, 48, 192], 128);
+  await benchMemory('demo CNN', join(root, 'assets', 'demo', 'cnn.onnx'), 'input', [32, 1, 28, 28], 1024);
+}
 if (want('forward')) {
   await forwardRatio('PP-OCR mobile v2 cls', join(root, 'node_modules', '@gutenye', 'ocr-models', 'assets', 'ch_ppocr_mobile_v2.0_cls_infer.onnx'), [32, 3, 48, 192]);
   await forwardRatio('demo CNN', join(root, 'assets', 'demo', 'cnn.onnx'), [32, 1, 28, 28]);

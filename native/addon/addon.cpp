@@ -2,6 +2,7 @@
 #include <napi.h>
 
 #include "../engine/op.h"
+#include "../engine/tensor.h"
 #include "../kernels/backend.h"
 #include "compress.h"
 #include "model.h"
@@ -14,6 +15,7 @@ class FitAddon : public Napi::Addon<FitAddon> {
     DefineAddon(exports, {InstanceMethod("supportedOps", &FitAddon::SupportedOps),
                           InstanceMethod("cpuFeatures", &FitAddon::CpuFeatures),
                           InstanceMethod("forcePortableGemm", &FitAddon::ForcePortableGemm),
+                          InstanceMethod("memoryStats", &FitAddon::MemoryStats),
                           InstanceValue("Model", Model::Init(env)),
                           InstanceValue("CompressSet", compressSetInit(env)),
                           InstanceMethod("measuredFit", &FitAddon::MeasuredFit),
@@ -37,6 +39,15 @@ class FitAddon : public Napi::Addon<FitAddon> {
   Napi::Value ForcePortableGemm(const Napi::CallbackInfo& info) {
     bool prev = fit::kernels::forcePortableGemm(info[0].ToBoolean().Value());
     return Napi::Boolean::New(info.Env(), prev);
+  }
+  // memoryStats(resetPeak?): the engine's block accounting (tensor.h), process-wide.
+  Napi::Value MemoryStats(const Napi::CallbackInfo& info) {
+    const fit::MemoryStats m = fit::memoryStats(info.Length() > 0 && info[0].ToBoolean().Value());
+    Napi::Object o = Napi::Object::New(info.Env());
+    o.Set("inUse", static_cast<double>(m.inUse));
+    o.Set("peak", static_cast<double>(m.peak));
+    o.Set("cached", static_cast<double>(m.cached));
+    return o;
   }
   // FITCompress kernels (compress.cpp)
   Napi::Value MeasuredFit(const Napi::CallbackInfo& info) { return compressMeasuredFit(info); }

@@ -14,7 +14,9 @@ void* Arena::allocBytes(size_t bytes) {
       return p;
     }
   }
-  size_t size = need < (1u << 20) ? (1u << 20) : need;
+  // Small first blocks: reset() merges them into one block of the size a run needs, and a fixed
+  // megabyte per executor was a third of the Fisher-pass memory of a small CNN.
+  size_t size = need < (size_t(64) << 10) ? (size_t(64) << 10) : need;
   Block b;
   b.mem = allocAligned(size);
   b.size = size;

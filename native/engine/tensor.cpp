@@ -1,5 +1,6 @@
 #include "tensor.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstdlib>
@@ -27,6 +28,19 @@ class BlockCache {
  public:
   // Blocks that were not in the cache (printed by FIT_PROFILE); atomic: workers share the cache.
   std::atomic<size_t> freshBytes{0}, freshCount{0};
+  // Bytes of blocks handed out and not yet given back (tensors and scratch arenas of every engine
+  // in the process), and the largest value since the last resetPeak (memoryStats).
+  std::atomic<size_t> inUse{0}, peak{0};
+  void noteTaken(size_t size) {
+    const size_t now = inUse.fetch_add(size, std::memory_order_relaxed) + size;
+    size_t p = peak.load(std::memory_order_relaxed);
+    while (now > p && !peak.compare_exchange_weak(p, now, std::memory_order_relaxed)) {
+    }
+  }
+  size_t cachedBytes() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return cached_;
+  }
   static BlockCache& get() {
     static BlockCache* cache = new BlockCache();  // never destroyed: blocks may be freed at exit
     return *cache;
@@ -38,6 +52,7 @@ class BlockCache {
     return ((size + 4095) / 4096) * 4096;
   }
   void* take(size_t size) {
+    noteTaken(size);
     {
       std::lock_guard<std::mutex> lock(mu_);
       auto it = free_.find(size);
@@ -51,10 +66,12 @@ class BlockCache {
     freshBytes.fetch_add(size, std::memory_order_relaxed);
     freshCount.fetch_add(1, std::memory_order_relaxed);
     void* p = std::aligned_alloc(64, size);
+    if (!p) inUse.fetch_sub(size, std::memory_order_relaxed);
     if (!p) throw EngineError(ErrorCode::Internal, "out of memory allocating " + std::to_string(size) + " bytes");
     return p;
   }
   void give(void* p, size_t size) {
+    inUse.fetch_sub(size, std::memory_order_relaxed);
     std::lock_guard<std::mutex> lock(mu_);
     if (cached_ + size > kMaxCached) {
       std::free(p);
@@ -77,6 +94,16 @@ class BlockCache {
 void allocStats(size_t& freshBytes, size_t& freshCount) {
   freshBytes = BlockCache::get().freshBytes.load(std::memory_order_relaxed);
   freshCount = BlockCache::get().freshCount.load(std::memory_order_relaxed);
+}
+
+MemoryStats memoryStats(bool resetPeak) {
+  BlockCache& c = BlockCache::get();
+  MemoryStats m;
+  m.inUse = c.inUse.load(std::memory_order_relaxed);
+  m.peak = std::max(c.peak.load(std::memory_order_relaxed), m.inUse);
+  m.cached = c.cachedBytes();
+  if (resetPeak) c.peak.store(m.inUse, std::memory_order_relaxed);
+  return m;
 }
 
 std::shared_ptr<void> allocAligned(size_t bytes) {

@@ -37,6 +37,14 @@ std::string dimsToString(const Dims& d);
 // 64-byte aligned, uninitialised storage.
 std::shared_ptr<void> allocAligned(size_t bytes);
 
+// Engine memory of the whole process (all engines and worker threads share one block cache), in
+// bytes of size-classed blocks: inUse is held by live tensors and scratch arenas, peak the largest
+// inUse since the last reset, cached the freed blocks kept for reuse. resetPeak sets peak = inUse.
+struct MemoryStats {
+  size_t inUse = 0, peak = 0, cached = 0;
+};
+MemoryStats memoryStats(bool resetPeak = false);
+
 struct Tensor {
   DType dtype = DType::F32;
   Dims dims;

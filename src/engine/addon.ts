@@ -151,6 +151,12 @@ export interface Addon {
   supportedOps(): string[];
   cpuFeatures(): { avx2fma: boolean; gemmPath: string };
   forcePortableGemm(force: boolean): boolean;
+  /**
+   * Engine memory of the whole process (every engine and worker thread), in bytes: held by live
+   * tensors and scratch (inUse), the most held since the last reset (peak), freed blocks kept for
+   * reuse (cached). With resetPeak, peak restarts from inUse after it is read.
+   */
+  memoryStats(resetPeak?: boolean): { inUse: number; peak: number; cached: number };
   Model: new (desc: NativeGraphDesc) => NativeModel;
   CompressSet: new (weights: Float32Array[], fisher: Float64Array[]) => NativeCompressSet;
   /** per layer sum_j F_jj (a_j - b_j)^2 */
