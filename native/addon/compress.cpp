@@ -12,6 +12,7 @@
 #include "../engine/errors.h"
 #include "../fisher/compress_tables.h"
 #include "convert.h"
+#include "worker.h"
 
 namespace fitaddon {
 
@@ -84,20 +85,6 @@ Arr toJs(Napi::Env env, const T* data, size_t n) {
 
 Napi::Float64Array f64(Napi::Env env, const std::vector<double>& v) { return toJs<Napi::Float64Array>(env, v.data(), v.size()); }
 
-[[noreturn]] void rethrow(Napi::Env env) {
-  try {
-    throw;
-  } catch (const Napi::Error&) {
-    throw;
-  } catch (const EngineError& e) {
-    throwEngineError(env, e);
-  } catch (const std::bad_alloc&) {
-    throwEngineError(env, EngineError(ErrorCode::Internal, "out of memory"));
-  } catch (const std::exception& e) {
-    throwEngineError(env, EngineError(ErrorCode::Internal, e.what()));
-  }
-}
-
 struct SetState {
   std::vector<std::vector<float>> w;
   std::vector<std::vector<double>> f;
@@ -112,24 +99,14 @@ struct SetState {
   }
 };
 
-class TablesWorker : public Napi::AsyncWorker {
+class TablesWorker : public PromiseWorker {
  public:
   TablesWorker(Napi::Env env, std::shared_ptr<SetState> s, std::vector<double> levels, std::vector<int> bits, Napi::Object self)
-      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), s_(std::move(s)), levels_(std::move(levels)),
-        bits_(std::move(bits)), self_(Napi::Persistent(self)) {}
-  Napi::Promise promise() { return deferred_.Promise(); }
-  void Execute() override {
-    try {
-      t_ = fc::computeTables(s_->views, s_->ensureOrder(), levels_, bits_, &s_->abort);
-    } catch (const EngineError& e) {
-      code_ = e.code();
-      SetError(e.what());
-    } catch (const std::exception& e) {
-      SetError(e.what());
-    }
-  }
-  void OnOK() override {
-    Napi::Env env = Env();
+      : PromiseWorker(env), s_(std::move(s)), levels_(std::move(levels)), bits_(std::move(bits)), self_(Napi::Persistent(self)) {}
+
+ protected:
+  void Compute() override { t_ = fc::computeTables(s_->views, s_->ensureOrder(), levels_, bits_, &s_->abort); }
+  Napi::Value Result(Napi::Env env) override {
     Napi::Object o = Napi::Object::New(env);
     o.Set("layers", t_.layers);
     o.Set("levels", t_.levels);
@@ -140,22 +117,15 @@ class TablesWorker : public Napi::AsyncWorker {
     o.Set("quantizeCost", f64(env, t_.quantizeCost));
     o.Set("pruneCost", f64(env, t_.pruneCost));
     o.Set("scales", toJs<Napi::Float32Array>(env, t_.scales.data(), t_.scales.size()));
-    deferred_.Resolve(o);
-  }
-  void OnError(const Napi::Error& e) override {
-    Napi::Error err = Napi::Error::New(Env(), e.Message());
-    err.Set("code", Napi::String::New(Env(), errorCodeName(code_)));
-    deferred_.Reject(err.Value());
+    return o;
   }
 
  private:
-  Napi::Promise::Deferred deferred_;
   std::shared_ptr<SetState> s_;
   std::vector<double> levels_;
   std::vector<int> bits_;
   Napi::ObjectReference self_;
   fc::CompressTables t_;
-  ErrorCode code_ = ErrorCode::Internal;
 };
 
 class CompressSet : public Napi::ObjectWrap<CompressSet> {
@@ -182,7 +152,7 @@ class CompressSet : public Napi::ObjectWrap<CompressSet> {
         for (size_t j = 0; j < s_->w[l].size(); ++j) s_->importanceTotal += fc::importanceOf(s_->w[l][j], s_->f[l][j]);
       }
     } catch (...) {
-      rethrow(env);
+      rethrowAsJs(env);
     }
   }
 
@@ -216,7 +186,7 @@ class CompressSet : public Napi::ObjectWrap<CompressSet> {
       for (int64_t j = 0; j < v.n; ++j) out[j] = fc::importanceOf(v.w[j], v.f[j]);
       return f64(info.Env(), out);
     } catch (...) {
-      rethrow(info.Env());
+      rethrowAsJs(info.Env());
     }
   }
   Napi::Value Ranks(const Napi::CallbackInfo& info) {
@@ -225,14 +195,14 @@ class CompressSet : public Napi::ObjectWrap<CompressSet> {
       const fc::PruneOrder& o = s_->ensureOrder();
       return toJs<Napi::Uint32Array>(info.Env(), o.rank.data() + o.offsets[l], static_cast<size_t>(s_->views[l].n));
     } catch (...) {
-      rethrow(info.Env());
+      rethrowAsJs(info.Env());
     }
   }
   Napi::Value PruneCount(const Napi::CallbackInfo& info) {
     try {
       return Napi::Number::New(info.Env(), static_cast<double>(countArg(info[0])));
     } catch (...) {
-      rethrow(info.Env());
+      rethrowAsJs(info.Env());
     }
   }
   Napi::Value Masks(const Napi::CallbackInfo& info) {
@@ -247,7 +217,7 @@ class CompressSet : public Napi::ObjectWrap<CompressSet> {
       }
       return out;
     } catch (...) {
-      rethrow(info.Env());
+      rethrowAsJs(info.Env());
     }
   }
   // apply(level, bits[]) -> { weights, masks, scales, nnz, fit }: quantize after masking.
@@ -279,7 +249,7 @@ class CompressSet : public Napi::ObjectWrap<CompressSet> {
       o.Set("fit", f64(env, fit));
       return o;
     } catch (...) {
-      rethrow(info.Env());
+      rethrowAsJs(info.Env());
     }
   }
   Napi::Value Tables(const Napi::CallbackInfo& info) {
@@ -299,7 +269,7 @@ class CompressSet : public Napi::ObjectWrap<CompressSet> {
       w->Queue();
       return p;
     } catch (...) {
-      rethrow(info.Env());
+      rethrowAsJs(info.Env());
     }
   }
   Napi::Value Abort(const Napi::CallbackInfo& info) {
@@ -332,7 +302,7 @@ Napi::Value compressMeasuredFit(const Napi::CallbackInfo& info) {
     }
     return f64(env, out);
   } catch (...) {
-    rethrow(env);
+    rethrowAsJs(env);
   }
 }
 
@@ -357,7 +327,7 @@ Napi::Value compressQuantizeMasked(const Napi::CallbackInfo& info) {
     o.Set("scale", static_cast<double>(scale));
     return o;
   } catch (...) {
-    rethrow(env);
+    rethrowAsJs(env);
   }
 }
 
@@ -370,7 +340,7 @@ Napi::Value compressRatio(const Napi::CallbackInfo& info) {
     if (nnz.size() != bits.size() || nnz.size() != counts.size()) throw bad("compressionRatio() needs equal-length lists");
     return Napi::Number::New(env, fc::compressionRatio(nnz, bits, counts));
   } catch (...) {
-    rethrow(env);
+    rethrowAsJs(env);
   }
 }
 

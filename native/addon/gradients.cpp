@@ -8,6 +8,7 @@
 #include "../kernels/backend.h"
 #include "convert.h"
 #include "model.h"
+#include "worker.h"
 
 namespace fitaddon {
 
@@ -236,40 +237,21 @@ Napi::Object outToJs(Napi::Env env, const GradOut& o) {
   return r;
 }
 
-class GradWorker : public Napi::AsyncWorker {
+class GradWorker : public PromiseWorker {
  public:
   GradWorker(Napi::Env env, std::shared_ptr<Model::State> state, GradJob job, std::vector<Napi::ObjectReference> keep)
-      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), state_(std::move(state)),
-        job_(std::move(job)), keep_(std::move(keep)) {}
-  Napi::Promise promise() { return deferred_.Promise(); }
-  void Execute() override {
-    try {
-      out_ = runGradients(*state_, job_);
-    } catch (const EngineError& e) {
-      code_ = e.code();
-      SetError(e.what());
-    } catch (const std::exception& e) {
-      SetError(e.what());
-    }
-  }
-  void OnOK() override {
-    state_->busy.store(false);
-    deferred_.Resolve(outToJs(Env(), out_));
-  }
-  void OnError(const Napi::Error& e) override {
-    state_->busy.store(false);
-    Napi::Error err = Napi::Error::New(Env(), e.Message());
-    err.Set("code", Napi::String::New(Env(), errorCodeName(code_)));
-    deferred_.Reject(err.Value());
-  }
+      : PromiseWorker(env), state_(std::move(state)), job_(std::move(job)), keep_(std::move(keep)) {}
+
+ protected:
+  void Compute() override { out_ = runGradients(*state_, job_); }
+  Napi::Value Result(Napi::Env env) override { return outToJs(env, out_); }
+  void Settled() override { state_->busy.store(false); }
 
  private:
-  Napi::Promise::Deferred deferred_;
   std::shared_ptr<Model::State> state_;
   GradJob job_;
   std::vector<Napi::ObjectReference> keep_;
   GradOut out_;
-  ErrorCode code_ = ErrorCode::Internal;
 };
 
 void acquire(std::atomic<bool>& busy) {
@@ -296,10 +278,8 @@ Napi::Value Model::Gradients(const Napi::CallbackInfo& info) {
     }
     state_->busy.store(false);
     return outToJs(env, out);
-  } catch (const EngineError& e) {
-    throwEngineError(env, e);
-  } catch (const std::bad_alloc&) {
-    throwEngineError(env, EngineError(ErrorCode::Internal, "out of memory"));
+  } catch (...) {
+    rethrowAsJs(env);
   }
 }
 
@@ -315,8 +295,8 @@ Napi::Value Model::GradientsAsync(const Napi::CallbackInfo& info) {
     Napi::Promise p = w->promise();
     w->Queue();
     return p;
-  } catch (const EngineError& e) {
-    throwEngineError(env, e);
+  } catch (...) {
+    rethrowAsJs(env);
   }
 }
 

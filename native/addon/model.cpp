@@ -1,6 +1,7 @@
 #include "model.h"
 
 #include "convert.h"
+#include "worker.h"
 
 namespace fitaddon {
 
@@ -40,8 +41,8 @@ Model::Model(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Model>(info) {
   state_ = std::make_shared<State>();
   try {
     state_->graph = graphFromJs(info[0].As<Napi::Object>(), keep_);
-  } catch (const EngineError& e) {
-    throwEngineError(env, e);
+  } catch (...) {
+    rethrowAsJs(env);
   }
 }
 
@@ -85,52 +86,28 @@ Napi::Value Model::Run(const Napi::CallbackInfo& info) {
     BusyGuard guard(state_->busy);
     auto outs = state_->run(inputsFrom(info[0]), wantsF64(info));
     return outputsToJs(env, outs);
-  } catch (const EngineError& e) {
-    throwEngineError(env, e);
-  } catch (const std::bad_alloc&) {
-    throwEngineError(env, EngineError(ErrorCode::Internal, "out of memory"));
+  } catch (...) {
+    rethrowAsJs(env);
   }
 }
 
-class RunWorker : public Napi::AsyncWorker {
+class RunWorker : public PromiseWorker {
  public:
   RunWorker(Napi::Env env, std::shared_ptr<Model::State> state, std::vector<fit::Tensor> inputs, bool f64,
             std::vector<Napi::ObjectReference> keep)
-      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), state_(std::move(state)),
-        inputs_(std::move(inputs)), f64_(f64), keep_(std::move(keep)) {}
+      : PromiseWorker(env), state_(std::move(state)), inputs_(std::move(inputs)), f64_(f64), keep_(std::move(keep)) {}
 
-  Napi::Promise promise() { return deferred_.Promise(); }
-
-  void Execute() override {
-    try {
-      outs_ = state_->run(inputs_, f64_);
-    } catch (const EngineError& e) {
-      code_ = e.code();
-      SetError(e.what());
-    } catch (const std::exception& e) {
-      code_ = ErrorCode::Internal;
-      SetError(e.what());
-    }
-  }
-  void OnOK() override {
-    state_->busy.store(false);
-    deferred_.Resolve(outputsToJs(Env(), outs_));
-  }
-  void OnError(const Napi::Error& e) override {
-    state_->busy.store(false);
-    Napi::Error err = Napi::Error::New(Env(), e.Message());
-    err.Set("code", Napi::String::New(Env(), errorCodeName(code_)));
-    deferred_.Reject(err.Value());
-  }
+ protected:
+  void Compute() override { outs_ = state_->run(inputs_, f64_); }
+  Napi::Value Result(Napi::Env env) override { return outputsToJs(env, outs_); }
+  void Settled() override { state_->busy.store(false); }
 
  private:
-  Napi::Promise::Deferred deferred_;
   std::shared_ptr<Model::State> state_;
   std::vector<fit::Tensor> inputs_;
   bool f64_;
   std::vector<Napi::ObjectReference> keep_;  // input arrays stay alive while the worker reads them
   std::vector<fit::Tensor> outs_;
-  ErrorCode code_ = ErrorCode::Internal;
 };
 
 Napi::Value Model::RunAsync(const Napi::CallbackInfo& info) {
@@ -148,8 +125,8 @@ Napi::Value Model::RunAsync(const Napi::CallbackInfo& info) {
     Napi::Promise p = worker->promise();
     worker->Queue();
     return p;
-  } catch (const EngineError& e) {
-    throwEngineError(env, e);
+  } catch (...) {
+    rethrowAsJs(env);
   }
 }
 

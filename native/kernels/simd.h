@@ -42,6 +42,11 @@ template <typename T> struct VT;
 template <> struct VT<float> { typedef float V __attribute__((vector_size(64))); };
 template <> struct VT<double> { typedef double V __attribute__((vector_size(64))); };
 template <typename T> using Vec = typename VT<T>::V;
+// Integer vectors with the lanes of Vec<T>: shuffle masks (__builtin_shuffle) and comparisons.
+template <typename T> struct IT;
+template <> struct IT<float> { typedef int32_t I __attribute__((vector_size(64))); };
+template <> struct IT<double> { typedef int64_t I __attribute__((vector_size(64))); };
+template <typename T> using Idx = typename IT<T>::I;
 #else
 template <typename T>
 struct alignas(64) Vec {

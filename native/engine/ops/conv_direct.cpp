@@ -203,10 +203,7 @@ FIT_SIMD_CLONES void inputGradGrid(const T* dyb, const T* wpk, T* out, int64_t M
 
 #if defined(__GNUC__) && !defined(__clang__) && FIT_SIMD_VECTOR_EXT
 #define FIT_DIRECT_LANESUMS 1
-template <typename T> struct IdxOf;
-template <> struct IdxOf<float> { typedef int32_t I __attribute__((vector_size(64))); };
-template <> struct IdxOf<double> { typedef int64_t I __attribute__((vector_size(64))); };
-template <typename T> using Idx = typename IdxOf<T>::I;
+using simd::Idx;
 
 // Shuffle masks that fold two vectors holding groups of s lanes each into one vector holding
 // groups of s / 2 lanes (each group's halves added): the first (second) halves of the groups.

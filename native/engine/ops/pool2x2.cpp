@@ -25,10 +25,7 @@ namespace {
 
 #if defined(__GNUC__) && !defined(__clang__) && FIT_SIMD_VECTOR_EXT
 #define FIT_POOL_VEC 1
-template <typename T> struct IdxV;
-template <> struct IdxV<float> { typedef int32_t I __attribute__((vector_size(64))); };
-template <> struct IdxV<double> { typedef int64_t I __attribute__((vector_size(64))); };
-template <typename T> using Idx = typename IdxV<T>::I;
+using simd::Idx;
 
 // Shuffle masks over the 2 * V lanes of two vectors: kind 0 even lanes, 1 odd lanes, 2 the
 // interleave of (a, b)'s first halves, 3 of their second halves.
