@@ -52,3 +52,36 @@ t.test('activation ranges returned with gradients equal the min and max of the v
     engine.dispose();
   }
 });
+
+t.test('squared-gradient accumulators: the engine adds scale * squares in place and returns the sums', async (t) => {
+  const n = 4;
+  const { engine, layers } = loadEngineModel(MODELS.demoCnn, { inputShapes: { input: [n, 1, 28, 28] } });
+  const inputs = { input: { dims: [n, 1, 28, 28], data: randomFloats(n * 784, 13, -1, 1) } };
+  const req = {
+    loss: { tensor: 'logits', likelihood: 'categorical' as const, sampleSeed: 5 },
+    layers: layers.map((l) => ({ node: l.name, dataInput: 0, weightInput: l.weightInput })),
+    perSampleSquares: true,
+  };
+  for (const precision of ['float32', 'float64'] as const) {
+    const plain = engine.gradients(inputs, { ...req, precision });
+    const accs = layers.map((l) => Float64Array.from({ length: plain.sqWeightGrads[l.name]!.data.length }, (_, j) => j % 3)); // prior contents
+    const scale = 0.25;
+    const res = await engine.gradientsAsync(inputs, { ...req, precision, sqWeightAccumulators: accs, sqWeightScale: scale });
+    t.same(Object.keys(res.sqWeightGrads), [], `${precision}: no weight-sized arrays returned`);
+    layers.forEach((l, i) => {
+      const sq = plain.sqWeightGrads[l.name]!.data as Float32Array | Float64Array;
+      let sum = 0, bad = 0;
+      for (let j = 0; j < sq.length; j++) {
+        const v = Number(sq[j]) * scale;
+        sum += v;
+        if (accs[i]![j] !== (j % 3) + v) bad++;
+      }
+      t.equal(bad, 0, `${precision} ${l.name}: all ${sq.length} accumulators hold prior + scale * square`);
+      t.ok(sum > 0 && Math.abs(res.sqWeightSums[l.name]! - sum) <= 1e-12 * sum, `${precision} ${l.name}: sum ${res.sqWeightSums[l.name]} vs ${sum}`);
+    });
+  }
+  t.throws(() => engine.gradients(inputs, { ...req, sqWeightAccumulators: [new Float64Array(3)] }), { code: 'ERR_INVALID_INPUT', message: /one Float64Array per layer \(4\)/ });
+  const wrongSize = layers.map(() => new Float64Array(5));
+  t.throws(() => engine.gradients(inputs, { ...req, sqWeightAccumulators: wrongSize }), { code: 'ERR_INVALID_INPUT', message: /accumulator 0 has 5 elements but its layer's weight has 72/ });
+  engine.dispose();
+});

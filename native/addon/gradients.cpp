@@ -31,6 +31,10 @@ struct GradJob {
   fit::BackwardRequest req;
   std::vector<int> ranges;  // values whose min/max after forward are returned
   bool layerInputSquares = false;  // return per-sample sums of squares instead of the gradients
+  // With accumulators (one per layer, borrowed from JS): acc += scale * (per-sample squared weight
+  // gradients) in place, and only the per-layer sums of what was added are returned.
+  std::vector<std::pair<double*, int64_t>> sqAccumulators;
+  double sqScale = 1;
 };
 
 struct GradOut {
@@ -42,6 +46,8 @@ struct GradOut {
   std::vector<double> loss;
   Tensor targets;
   fit::BackwardResult res;
+  bool accumulated = false;
+  std::vector<double> sqSums;  // per layer, with accumulators: sum of what was added
 };
 
 template <typename T>
@@ -108,6 +114,26 @@ void squareLayerInputs(GradOut& out) {
   }
 }
 
+// Adds job.sqScale * sqWeightGrads[i] into accumulator i and drops the squares.
+template <typename T>
+void accumulateSquares(GradOut& out, const GradJob& job) {
+  out.accumulated = true;
+  auto& sq = out.res.sqWeightGrads;
+  if (sq.size() != job.sqAccumulators.size())
+    throw EngineError(ErrorCode::InvalidInput, std::to_string(job.sqAccumulators.size()) + " squared-gradient accumulators for " +
+                                                   std::to_string(sq.size()) + " layers");
+  for (size_t i = 0; i < sq.size(); ++i)  // all checked before any is written
+    if (sq[i].numel() != job.sqAccumulators[i].second)
+      throw EngineError(ErrorCode::InvalidInput, "squared-gradient accumulator " + std::to_string(i) + " has " +
+                                                     std::to_string(job.sqAccumulators[i].second) +
+                                                     " elements but its layer's weight has " + std::to_string(sq[i].numel()));
+  for (size_t i = 0; i < sq.size(); ++i) {
+    const auto [acc, n] = job.sqAccumulators[i];
+    out.sqSums.push_back(n ? fit::kernels::accumulateScaled(sq[i].template data<T>(), n, job.sqScale, acc) : 0.0);
+    sq[i] = Tensor();
+  }
+}
+
 GradOut runGradients(Model::State& s, GradJob& job) {
   if (!s.graph) throw EngineError(ErrorCode::InvalidInput, "the model was disposed");
   s.abort.store(false);
@@ -116,11 +142,13 @@ GradOut runGradients(Model::State& s, GradJob& job) {
     if (!s.exec64) s.exec64 = std::make_unique<fit::Executor<double>>(s.graph);
     out = runWith(*s.exec64, job, &s.abort);
     if (job.layerInputSquares) squareLayerInputs<double>(out);
+    if (!job.sqAccumulators.empty()) accumulateSquares<double>(out, job);
     return out;
   }
   if (!s.exec32) s.exec32 = std::make_unique<fit::Executor<float>>(s.graph);
   out = runWith(*s.exec32, job, &s.abort);
   if (job.layerInputSquares) squareLayerInputs<float>(out);
+  if (!job.sqAccumulators.empty()) accumulateSquares<float>(out, job);
   return out;
 }
 
@@ -193,6 +221,21 @@ GradJob parseJob(const Napi::CallbackInfo& info, const fit::Graph& g, std::vecto
   }
   job.req.perSampleSquares = r.Get("perSampleSquares").ToBoolean().Value();
   job.layerInputSquares = r.Get("layerInputSquares").ToBoolean().Value();
+  Napi::Value accs = r.Get("sqWeightAccumulators");
+  if (accs.IsArray()) {
+    if (!job.req.perSampleSquares) throw EngineError(ErrorCode::InvalidInput, "sqWeightAccumulators need perSampleSquares");
+    Napi::Array a = accs.As<Napi::Array>();
+    for (uint32_t i = 0; i < a.Length(); ++i) {
+      Napi::Value v = a.Get(i);
+      if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float64_array)
+        throw EngineError(ErrorCode::InvalidInput, "squared-gradient accumulator " + std::to_string(i) + " must be a Float64Array");
+      Napi::Float64Array f = v.As<Napi::Float64Array>();
+      job.sqAccumulators.emplace_back(f.Data(), static_cast<int64_t>(f.ElementLength()));
+      keep.push_back(Napi::Persistent(v.As<Napi::Object>()));
+    }
+    Napi::Value sc = r.Get("sqWeightScale");
+    job.sqScale = sc.IsNumber() ? sc.As<Napi::Number>().DoubleValue() : 1.0;
+  }
   Napi::Value ranges = r.Get("ranges");
   if (ranges.IsArray()) {
     Napi::Array a = ranges.As<Napi::Array>();
@@ -233,7 +276,12 @@ Napi::Object outToJs(Napi::Env env, const GradOut& o) {
   } else {
     r.Set("layerInputGrads", tensorsToJs(env, o.res.layerInputGrads));
   }
-  r.Set("sqWeightGrads", o.perSampleSquares ? tensorsToJs(env, o.res.sqWeightGrads) : Napi::Array::New(env));
+  r.Set("sqWeightGrads", o.perSampleSquares && !o.accumulated ? tensorsToJs(env, o.res.sqWeightGrads) : Napi::Array::New(env));
+  if (o.accumulated) {
+    Napi::Float64Array sums = Napi::Float64Array::New(env, o.sqSums.size());
+    if (!o.sqSums.empty()) std::memcpy(sums.Data(), o.sqSums.data(), o.sqSums.size() * sizeof(double));
+    r.Set("sqWeightSums", sums);
+  }
   return r;
 }
 

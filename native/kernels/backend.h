@@ -38,6 +38,10 @@ void minMax(const T* x, int64_t n, double& lo, double& hi);
 template <typename T>
 void rowSquares(const T* x, int64_t rows, int64_t per, double* out);
 
+// acc[i] += scale * x[i] in double for i < n; returns the sum of what was added.
+template <typename T>
+double accumulateScaled(const T* x, int64_t n, double scale, double* acc);
+
 // CPU feature detection and the name of the SGEMM path in use ("avx2-fma" or "portable").
 bool cpuHasAvx2Fma();
 const char* gemmPath();

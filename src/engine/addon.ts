@@ -68,6 +68,13 @@ export interface NativeGradientRequest {
   layerInputSquares?: boolean;
   /** value ids whose [min, max] after forward is returned */
   ranges?: number[];
+  /**
+   * with perSampleSquares: one Float64Array per layer (its weight's size), to which
+   * sqWeightScale * (per-sample squared weight gradients) is added in place; sqWeightGrads then
+   * stays empty and sqWeightSums holds the per-layer sums of what was added
+   */
+  sqWeightAccumulators?: Float64Array[];
+  sqWeightScale?: number;
 }
 
 export interface NativeGradientResult {
@@ -83,6 +90,8 @@ export interface NativeGradientResult {
   /** with layerInputSquares: per layer, per sample sum_k (d l_i / d a_ik)^2 */
   layerInputSquares?: Float64Array[];
   sqWeightGrads: NativeTensor[];
+  /** with sqWeightAccumulators: per layer, the sum of what was added */
+  sqWeightSums?: Float64Array;
 }
 
 export interface NativeModel {

@@ -79,6 +79,15 @@ export interface GradientRequest {
   layerInputSquares?: boolean;
   /** tensors whose [min, max] after forward is returned (activation ranges) */
   ranges?: string[];
+  /**
+   * With perSampleSquares: one Float64Array per entry of `layers` (the size of its weight). The
+   * engine adds sqWeightScale (default 1) times the per-sample squared weight gradients into it in
+   * place, so nothing weight-sized crosses per call; sqWeightGrads stays empty and sqWeightSums
+   * holds, per layer, the sum of what was added. The arrays must not be touched until the call
+   * settles.
+   */
+  sqWeightAccumulators?: Float64Array[];
+  sqWeightScale?: number;
   signal?: AbortSignal;
 }
 
@@ -91,6 +100,8 @@ export interface GradientResult {
   /** with layerInputSquares: per layer, per sample sum_k (d l_i / d a_ik)^2 */
   layerInputSquares: Record<string, Float64Array>;
   sqWeightGrads: Record<string, NativeTensor>;
+  /** with sqWeightAccumulators: per layer, the sum of what was added to its accumulator */
+  sqWeightSums: Record<string, number>;
   ranges: Record<string, [number, number]>;
 }
 
@@ -210,6 +221,14 @@ export class EngineModel {
     }
     out.want = (req.want ?? []).map((n) => this.tensorId(n, 'A wanted gradient'));
     out.ranges = (req.ranges ?? []).map((n) => this.tensorId(n, 'A range'));
+    if (req.sqWeightAccumulators) {
+      const n = req.layers?.length ?? 0;
+      if (!req.perSampleSquares) throw new InvalidInputError('Expected perSampleSquares: true with sqWeightAccumulators');
+      if (req.sqWeightAccumulators.length !== n || !req.sqWeightAccumulators.every((a) => a instanceof Float64Array))
+        throw new InvalidInputError(`Expected one Float64Array per layer (${n}) for option sqWeightAccumulators but received ${req.sqWeightAccumulators.length} arrays`);
+      out.sqWeightAccumulators = req.sqWeightAccumulators;
+      out.sqWeightScale = req.sqWeightScale ?? 1;
+    }
     out.layers = (req.layers ?? []).map((l) => {
       const node = this.nodeIndex.get(l.node);
       if (node === undefined) throw new InvalidInputError(`A layer names node '${l.node}', which the model does not have`);
@@ -227,7 +246,8 @@ export class EngineModel {
       grads: Object.fromEntries((req.want ?? []).map((n, i) => [n, r.grads[i]!])),
       layerInputGrads: req.layerInputSquares ? {} : Object.fromEntries(layers.map((l, i) => [l.node, r.layerInputGrads[i]!])),
       layerInputSquares: req.layerInputSquares ? Object.fromEntries(layers.map((l, i) => [l.node, r.layerInputSquares![i]!])) : {},
-      sqWeightGrads: req.perSampleSquares ? Object.fromEntries(layers.map((l, i) => [l.node, r.sqWeightGrads[i]!])) : {},
+      sqWeightGrads: req.perSampleSquares && !req.sqWeightAccumulators ? Object.fromEntries(layers.map((l, i) => [l.node, r.sqWeightGrads[i]!])) : {},
+      sqWeightSums: r.sqWeightSums ? Object.fromEntries(layers.map((l, i) => [l.node, r.sqWeightSums![i]!])) : {},
       ranges: Object.fromEntries((req.ranges ?? []).map((n, i) => [n, [r.ranges[2 * i]!, r.ranges[2 * i + 1]!] as [number, number]])),
     };
   }

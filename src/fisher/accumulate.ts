@@ -205,6 +205,12 @@ export async function accumulateBatch(p: Prepared, accs: LayerAcc[], batch: Batc
   };
   if (opts.estimator !== 'sampled') checkClassLabels(p, batch, n);
   const draws = opts.estimator === 'sampled' ? opts.mcSamples : 1;
+  // The weight Fisher diagonal is summed by the engine into the accumulators in place (no weight-
+  // sized array per batch); the batch estimator squares the batch gradient here instead.
+  if (opts.estimator !== 'batch') {
+    req.sqWeightAccumulators = accs.map((a) => a.diag);
+    req.sqWeightScale = 1 / draws;
+  }
   const wContrib = accs.map(() => 0);
   const aPerSample = accs.map(() => new Float64Array(n));
   for (let r = 0; r < draws; r++) {
@@ -225,12 +231,7 @@ export async function accumulateBatch(p: Prepared, accs: LayerAcc[], batch: Batc
           tr += v;
         }
       } else {
-        const sq = res.sqWeightGrads[layer.name]!.data as Float32Array;
-        for (let j = 0; j < sq.length; j++) {
-          const v = sq[j]! * scale;
-          a.diag[j]! += v;
-          tr += v;
-        }
+        tr = res.sqWeightSums[layer.name]!;
       }
       wContrib[li]! += tr;
       const asq = res.layerInputSquares[layer.name]!;

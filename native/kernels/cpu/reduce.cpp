@@ -1,5 +1,5 @@
-// Reductions over activation-sized tensors that run once per batch of the Fisher pass (ranges for
-// activation quantization, per-sample sums of squared layer-input gradients). Written with
+// Reductions that run once per batch of the Fisher pass: ranges for activation quantization,
+// per-sample sums of squared layer-input gradients, and the weight Fisher diagonal's accumulation. Written with
 // independent partial results so they vectorize (FIT_SIMD_CLONES): a single running min / max or
 // double sum is a serial chain of 4-cycle operations, and on PP-OCR cls these two loops took over a
 // third of a Fisher batch.
@@ -67,7 +67,30 @@ FIT_SIMD_CLONES void rowSquaresImpl(const T* __restrict x, int64_t rows, int64_t
   }
 }
 
+template <typename T>
+FIT_SIMD_CLONES double accumulateScaledImpl(const T* __restrict x, int64_t n, double scale, double* __restrict acc) {
+  double part[8] = {};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int j = 0; j < 8; ++j) {
+      const double v = static_cast<double>(x[i + j]) * scale;
+      acc[i + j] += v;
+      part[j] += v;
+    }
+  for (; i < n; ++i) {
+    const double v = static_cast<double>(x[i]) * scale;
+    acc[i] += v;
+    part[0] += v;
+  }
+  return ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
+}
+
 }  // namespace
+
+template <typename T>
+double accumulateScaled(const T* x, int64_t n, double scale, double* acc) {
+  return accumulateScaledImpl(x, n, scale, acc);
+}
 
 template <typename T>
 void minMax(const T* x, int64_t n, double& lo, double& hi) {
@@ -83,6 +106,8 @@ void rowSquares(const T* x, int64_t rows, int64_t per, double* out) {
 
 template void minMax<float>(const float*, int64_t, double&, double&);
 template void minMax<double>(const double*, int64_t, double&, double&);
+template double accumulateScaled<float>(const float*, int64_t, double, double*);
+template double accumulateScaled<double>(const double*, int64_t, double, double*);
 template void rowSquares<float>(const float*, int64_t, int64_t, double*);
 template void rowSquares<double>(const double*, int64_t, int64_t, double*);
 
