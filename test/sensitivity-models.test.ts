@@ -509,6 +509,28 @@ t.test('an AbortSignal aborted from onProgress after the 2nd batch rejects promp
   t.ok(err instanceof AbortError && (err as OnnxFitError).code === 'ERR_ABORTED', 'an already aborted signal rejects before any work');
 });
 
+// Tiny batches run synchronously on the main thread (mainThreadCompute) but must still yield: timers fire during the pass,
+// and an abort from a timer stops it.
+t.test('a pass of tiny synchronous batches keeps the event loop turning and stops on an abort from a timer', async (t) => {
+  const N = 4000;
+  const x = randomFloats(N * D, 19);
+  // an async iterable that itself never yields to the event loop (its items resolve as microtasks)
+  async function* data() {
+    for (let i = 0; i < N; i++) yield { inputs: { x: { dims: [1, D], data: x.subarray(i * D, (i + 1) * D) } }, labels: { dims: [1], data: BigInt64Array.of(BigInt(i % C)) } };
+  }
+  let ticks = 0;
+  const timer = setInterval(() => ticks++, 5);
+  const ac = new AbortController();
+  let batches = 0;
+  setTimeout(() => ac.abort(), 150);
+  const t0 = Date.now();
+  const err = await sensitivity(linearSoftmax, { data: data(), batchSize: 1, tolerance: 0, workers: 1, signal: ac.signal, onProgress: (p) => (batches = p.batches) }).catch((e: unknown) => e);
+  clearInterval(timer);
+  t.ok(err instanceof AbortError, `AbortError (got ${(err as Error)?.constructor?.name}: ${(err as Error)?.message})`);
+  t.ok(batches > 0 && batches < N, `${batches} of ${N} one-sample batches ran before the abort`);
+  t.ok(ticks >= 5, `a 5 ms interval ticked ${ticks} times during the ${Date.now() - t0} ms pass`);
+});
+
 // the demo's calibration set, read directly, is what the demo test above feeds from .npy paths
 t.test('the demo CNN data from arrays gives the report it gives from .npy paths', async (t) => {
   const dir = fileURLToPath(new URL('../assets/demo/', import.meta.url));

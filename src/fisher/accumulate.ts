@@ -147,6 +147,36 @@ export class EngineCache {
 
 export type Compute = (engine: EngineModel, inputs: Inputs, req: GradientRequest) => Promise<GradientResult> | GradientResult;
 
+/**
+ * The engine call for a pass on the calling (main) thread. Batches run off the event loop
+ * (gradientsAsync) so that a long batch never blocks it; once one takes under 2 ms (a small model,
+ * or a model fed sample by sample) the thread hop costs more than the batch, so batches run
+ * synchronously, yielding to the event loop at least every 10 ms (timers, progress, abort) and
+ * going back off the loop if a batch takes over 5 ms.
+ */
+export function mainThreadCompute(signal?: AbortSignal): Compute {
+  let sync = false;
+  let lastYield = performance.now();
+  return async (engine, inputs, req) => {
+    const t0 = performance.now();
+    if (!sync) {
+      const r = await engine.gradientsAsync(inputs, { ...req, signal });
+      sync = performance.now() - t0 < 2;
+      lastYield = performance.now();
+      return r;
+    }
+    if (t0 - lastYield > 10) {
+      await new Promise((resolve) => setImmediate(resolve));
+      lastYield = performance.now();
+      if (signal?.aborted) throw new AbortError('sensitivity() was aborted');
+    }
+    const t1 = performance.now();
+    const r = engine.gradients(inputs, req);
+    if (performance.now() - t1 > 5) sync = false;
+    return r;
+  };
+}
+
 /** Per-batch deltas reported for convergence checks and progress. */
 export interface BatchReport {
   samples: number;

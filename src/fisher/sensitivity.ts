@@ -19,6 +19,7 @@ import {
   EngineCache,
   emptyTrace,
   shapesKey,
+  mainThreadCompute,
   mergeAccs,
   mergeTrace,
   runPass,
@@ -150,7 +151,7 @@ export async function sensitivity(source: string | Uint8Array, options: Sensitiv
   let result: ShardResult | undefined;
   try {
     if (workers === 1) {
-      result = await runPass(cache, data.batches(), pass, (engine, feeds, req) => engine.gradientsAsync(feeds, { ...req, signal }), onBatch, () =>
+      result = await runPass(cache, data.batches(), pass, mainThreadCompute(signal), onBatch, () =>
         signal?.aborted ? 'abort' : converged() ? 'stop' : undefined,
       );
     } else {
