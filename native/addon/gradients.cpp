@@ -97,21 +97,13 @@ GradOut runWith(fit::Executor<T>& ex, GradJob& job, const std::atomic<bool>* abo
   return out;
 }
 
-// Per-sample sums of squares of each layer's input gradient (axis 0 = samples), in double; the
-// gradients themselves are dropped, so nothing of activation size crosses into JavaScript.
-template <typename T>
-void squareLayerInputs(GradOut& out) {
+// The executor computed per-sample sums of squares of each layer's input gradient (axis 0 =
+// samples) as the gradients appeared; the gradients themselves were never kept, so nothing of
+// activation size crosses into JavaScript.
+void takeLayerSquares(GradOut& out) {
   out.layerInputSquares = true;
-  for (Tensor& t : out.res.layerInputGrads) {
-    std::vector<double> sums;
-    if (t.ptr && !t.dims.empty() && t.dims[0] > 0) {
-      const int64_t n = t.dims[0];
-      sums.assign(static_cast<size_t>(n), 0.0);
-      fit::kernels::rowSquares(t.template data<T>(), n, t.numel() / n, sums.data());
-    }
-    out.layerSquares.push_back(std::move(sums));
-    t = Tensor();
-  }
+  out.layerSquares = std::move(out.res.layerInputSquares);
+  out.res.layerInputGrads.clear();
 }
 
 // Adds job.sqScale * sqWeightGrads[i] into accumulator i and drops the squares.
@@ -141,13 +133,13 @@ GradOut runGradients(Model::State& s, GradJob& job) {
   if (job.f64) {
     if (!s.exec64) s.exec64 = std::make_unique<fit::Executor<double>>(s.graph);
     out = runWith(*s.exec64, job, &s.abort);
-    if (job.layerInputSquares) squareLayerInputs<double>(out);
+    if (job.layerInputSquares) takeLayerSquares(out);
     if (!job.sqAccumulators.empty()) accumulateSquares<double>(out, job);
     return out;
   }
   if (!s.exec32) s.exec32 = std::make_unique<fit::Executor<float>>(s.graph);
   out = runWith(*s.exec32, job, &s.abort);
-  if (job.layerInputSquares) squareLayerInputs<float>(out);
+  if (job.layerInputSquares) takeLayerSquares(out);
   if (!job.sqAccumulators.empty()) accumulateSquares<float>(out, job);
   return out;
 }
@@ -221,6 +213,7 @@ GradJob parseJob(const Napi::CallbackInfo& info, const fit::Graph& g, std::vecto
   }
   job.req.perSampleSquares = r.Get("perSampleSquares").ToBoolean().Value();
   job.layerInputSquares = r.Get("layerInputSquares").ToBoolean().Value();
+  job.req.layerInputSquares = job.layerInputSquares;
   Napi::Value accs = r.Get("sqWeightAccumulators");
   if (accs.IsArray()) {
     if (!job.req.perSampleSquares) throw EngineError(ErrorCode::InvalidInput, "sqWeightAccumulators need perSampleSquares");

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "executor.h"
+#include "../kernels/backend.h"
 
 namespace fit {
 
@@ -99,7 +100,8 @@ BackwardResult Executor<T>::backward(const BackwardRequest& request, const std::
     const std::vector<int>& want;
     const std::vector<BackwardRequest::Layer>& layers;
     bool perSampleSquares;
-  } req{request.seeds, request.want, reqLayers, request.perSampleSquares};
+    bool layerInputSquares;
+  } req{request.seeds, request.want, reqLayers, request.perSampleSquares, request.layerInputSquares};
   if (values_.size() != nv)
     throw EngineError(ErrorCode::Internal, "backward called without a forward run");
   if (!keepValues_)
@@ -151,6 +153,17 @@ BackwardResult Executor<T>::backward(const BackwardRequest& request, const std::
 
   BackwardResult res;
   res.layerInputGrads.resize(req.layers.size());
+  if (req.layerInputSquares) res.layerInputSquares.resize(req.layers.size());
+  std::vector<char> layerSeen(req.layers.size(), 0);
+  // Per-sample sums of squares of a layer's input gradient (axis 0 = samples).
+  auto squaresOf = [](const Tensor& t) {
+    std::vector<double> sums;
+    if (!t.dims.empty() && t.dims[0] > 0) {
+      sums.assign(static_cast<size_t>(t.dims[0]), 0.0);
+      if (t.ptr) kernels::rowSquares(t.template data<T>(), t.dims[0], t.numel() / t.dims[0], sums.data());
+    }
+    return sums;
+  };
   res.sqWeightGrads.resize(req.layers.size());
   std::vector<Tensor> gin;
   static const bool profiling = std::getenv("FIT_PROFILE") != nullptr;
@@ -211,15 +224,21 @@ BackwardResult Executor<T>::backward(const BackwardRequest& request, const std::
           throw EngineError(ErrorCode::Internal, n.describe() + ": gradient of input " + std::to_string(i) +
                                                      " has dims " + dimsToString(gi.dims) + " but the input has " +
                                                      dimsToString(valueDims_[id]));
-        if (layer >= 0 && static_cast<int>(i) == req.layers[layer].dataInput)
-          res.layerInputGrads[layer] = gi;  // shared: accumulation into grads[id] copies on write
+        if (layer >= 0 && static_cast<int>(i) == req.layers[layer].dataInput) {
+          layerSeen[layer] = 1;
+          if (req.layerInputSquares) res.layerInputSquares[layer] = squaresOf(gi);
+          else res.layerInputGrads[layer] = gi;  // shared: accumulation into grads[id] copies on write
+        }
         if (grads[id].ptr) accumulate<T>(grads[id], gi);
         else grads[id] = std::move(gi);
       }
     }
-    if (layer >= 0 && !res.layerInputGrads[layer].ptr) {
+    if (layer >= 0 && !layerSeen[layer]) {  // nothing flowed into the layer's input: zeros
+      layerSeen[layer] = 1;
       const int a = n.inputs[req.layers[layer].dataInput];
-      res.layerInputGrads[layer] = Tensor::zeros(DTypeOf<T>::value, valueDims_[a]);
+      Tensor z = Tensor::zeros(DTypeOf<T>::value, valueDims_[a]);
+      if (req.layerInputSquares) res.layerInputSquares[layer] = squaresOf(z);
+      else res.layerInputGrads[layer] = z;
     }
     if (profiling)
       prof[profileKey(n, valueDims_, " (bwd)")] += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();

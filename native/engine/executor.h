@@ -30,12 +30,17 @@ struct BackwardRequest {
   };
   std::vector<Layer> layers;
   bool perSampleSquares = false;
+  // Instead of each layer's input gradient, its per-sample sums of squares (layerInputSquares),
+  // computed as soon as the gradient exists (still in cache) and without holding the gradient.
+  bool layerInputSquares = false;
 };
 
 struct BackwardResult {
   std::vector<Tensor> grads;            // per BackwardRequest::want (zeros when nothing flows)
   std::vector<Tensor> layerInputGrads;  // per layer
   std::vector<Tensor> sqWeightGrads;    // per layer (when perSampleSquares)
+  // per layer, per sample: sum_k (d l_i / d a_ik)^2 (when layerInputSquares; layerInputGrads empty)
+  std::vector<std::vector<double>> layerInputSquares;
 };
 
 template <typename T>
