@@ -179,8 +179,7 @@ async function gemmRatio(n: number) {
   const session = await ortSession(bytes);
   const feeds = { a: new ort.Tensor('float32', a, [n, n]) };
   const flop = 2 * n * n * n;
-  const ortMs = await median(() => session.run(feeds));
-  const engMs = await median(() => engine.run({ a: { dims: [n, n], data: a } }));
+  const [ortMs, engMs] = await interleavedMedians([() => session.run(feeds), () => engine.run({ a: { dims: [n, n], data: a } })]);
   await session.release();
   engine.dispose();
   const g = (ms: number) => flop / ms / 1e6;
@@ -208,7 +207,7 @@ if (want('memory')) {
   await benchMemory('demo CNN', join(root, 'assets', 'demo', 'cnn.onnx'), 'input', [32, 1, 28, 28], 1024);
 }
 if (want('forward')) {
-  await forwardRatio('PP-OCR mobile v2 cls', join(root, 'node_modules', '@gutenye', 'ocr-models', 'assets', 'ch_ppocr_mobile_v2.0_cls_infer.onnx'), [32, 3, 48, 192]);
+  await forwardRatio('PP-OCR mobile v2 cls', ocrCls, [32, 3, 48, 192]);
   await forwardRatio('demo CNN', join(root, 'assets', 'demo', 'cnn.onnx'), [32, 1, 28, 28]);
 }
 if (want('search')) {

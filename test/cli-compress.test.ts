@@ -1,6 +1,5 @@
 /** onnx-fit compress end to end on the demo CNN: tables, --out, --json, --targets/--curves, report, errors. */
 import t from 'tap';
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,17 +8,16 @@ import { sensitivity } from '../src/fisher/sensitivity.js';
 import { readModel } from '../src/onnx/read.js';
 import { tensorProtoToData } from '../src/onnx/proto.js';
 import { MODELS } from './helpers/models.js';
+import { runCli } from './helpers/cli.js';
 
-const cli = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
 const demo = fileURLToPath(new URL('../assets/demo/', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'onnx-fit-cli-compress-'));
-const run = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', cli, ...args], { encoding: 'utf8' });
 const data = ['--input', join(demo, 'calib_x.npy'), '--labels', join(demo, 'calib_y.npy'), '--max-samples', '96', '--workers', '1', '--quiet'];
 
 t.test('one target: plan table, final layers, measurements, --out and --json', async (t) => {
   const out = join(dir, 'small.onnx');
   const json = join(dir, 'plan.json');
-  const r = run('compress', MODELS.demoCnn, ...data, '--target', '0.1', '--out', out, '--format', 'qdq', '--json', json);
+  const r = runCli('compress', MODELS.demoCnn, ...data, '--target', '0.1', '--out', out, '--format', 'qdq', '--json', json);
   t.equal(r.status, 0, r.stderr);
   t.match(r.stdout, /FITCompress to compression 0\.1 \(A\*, \d+ steps/);
   t.match(r.stdout, /step\s+move\s+cost\s+compression\s+FIT/);
@@ -50,7 +48,7 @@ t.test('--targets: curve table, one file per target, curves JSON drawn by report
   const curves = join(dir, 'curves.json');
   const out = join(dir, 'multi.onnx');
   const json = join(dir, 'multi.json');
-  const r = run('compress', MODELS.demoCnn, ...data, '--targets', '0.25,0.05', '--algorithm', 'greedy', '--curves', curves, '--out', out, '--format', 'fake-quant', '--json', json);
+  const r = runCli('compress', MODELS.demoCnn, ...data, '--targets', '0.25,0.05', '--algorithm', 'greedy', '--curves', curves, '--out', out, '--format', 'fake-quant', '--json', json);
   t.equal(r.status, 0, r.stderr);
   t.match(r.stdout, /FITCompress at 2 targets \(greedy\)/);
   t.match(r.stdout, /target\s+FITCompress\s+uniform quantization \+ magnitude pruning\s+FIT mixed precision\s+magnitude pruning/);
@@ -64,7 +62,7 @@ t.test('--targets: curve table, one file per target, curves JSON drawn by report
   const rep = await sensitivity(MODELS.demoCnn, { data: { input: join(demo, 'calib_x.npy'), labels: join(demo, 'calib_y.npy') }, maxSamples: 96, workers: 1 });
   writeFileSync(sens, JSON.stringify(rep.toJSON()));
   const html = join(dir, 'r.html');
-  const rr = run('report', '--sensitivity', sens, '--curves', curves, '--out', html);
+  const rr = runCli('report', '--sensitivity', sens, '--curves', curves, '--out', html);
   t.equal(rr.status, 0, rr.stderr);
   const page = readFileSync(html, 'utf8');
   t.match(page, /<svg id="curves-chart"/);
@@ -73,22 +71,22 @@ t.test('--targets: curve table, one file per target, curves JSON drawn by report
   const j = JSON.parse(readFileSync(json, 'utf8'));
   t.same(j.curves, c.curves);
   t.equal(j.results.length, 2);
-  const rj = run('report', '--sensitivity', sens, '--curves', json, '--out', join(dir, 'r2.html'));
+  const rj = runCli('report', '--sensitivity', sens, '--curves', json, '--out', join(dir, 'r2.html'));
   t.equal(rj.status, 0, rj.stderr);
 });
 
 t.test('errors: one line, exit code 1', async (t) => {
-  const unreachable = run('compress', MODELS.demoCnn, ...data, '--target', '0.00001');
+  const unreachable = runCli('compress', MODELS.demoCnn, ...data, '--target', '0.00001');
   t.equal(unreachable.status, 1);
   t.match(unreachable.stderr, /^onnx-fit: Expected a target compression of at least [\d.e-]+ .* for option target but received 0\.00001; .*\[ERR_INVALID_OPTION\]\n$/);
   t.equal(unreachable.stderr.trim().split('\n').length, 1);
-  const both = run('compress', MODELS.demoCnn, ...data, '--target', '0.1', '--targets', '0.1,0.05');
+  const both = runCli('compress', MODELS.demoCnn, ...data, '--target', '0.1', '--targets', '0.1,0.05');
   t.equal(both.status, 1);
   t.match(both.stderr, /Expected exactly one of --target T or --targets T1,T2,\.\.\. but received both/);
-  const bad = run('compress', MODELS.demoCnn, ...data, '--target', '2');
+  const bad = runCli('compress', MODELS.demoCnn, ...data, '--target', '2');
   t.equal(bad.status, 1);
   t.match(bad.stderr, /Expected a compression in \(0, 1\] \(e\.g\. 0\.1\) for option --target but received '2'/);
-  const badList = run('compress', MODELS.demoCnn, ...data, '--targets', '0.1,x');
+  const badList = runCli('compress', MODELS.demoCnn, ...data, '--targets', '0.1,x');
   t.equal(badList.status, 1);
   t.match(badList.stderr, /for option --targets but received '0\.1,x'/);
 });

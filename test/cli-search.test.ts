@@ -1,6 +1,5 @@
 /** onnx-fit search, end to end on the demo CNN. */
 import t from 'tap';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,22 +8,14 @@ import { sensitivity } from '../src/fisher/sensitivity.js';
 import { SensitivityReport } from '../src/fisher/report.js';
 import { searchMixedPrecisionSync } from '../src/search/mixed-precision.js';
 import { layerMacs } from '../src/search/macs.js';
-import { bitList, writeSearchJson } from '../src/cli/search.js';
+import { parseDrop, writeSearchJson } from '../src/cli/search.js';
+import { bitList } from '../src/cli/options.js';
 import { MODELS } from './helpers/models.js';
+import { runCliAsync } from './helpers/cli.js';
 
-const cli = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
 const demoDir = fileURLToPath(new URL('../assets/demo/', import.meta.url));
+const calibX = join(demoDir, 'calib_x.npy');
 const dir = mkdtempSync(join(tmpdir(), 'onnx-fit-cli-search-'));
-const run = (...args: string[]) =>
-  new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-    const p = spawn(process.execPath, ['--import', 'tsx', cli, ...args]);
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d) => (stdout += d));
-    p.stderr.on('data', (d) => (stderr += d));
-    p.on('error', reject);
-    p.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
 
 interface Out {
   config: { weights: Record<string, number>; activations: Record<string, number> };
@@ -56,7 +47,7 @@ const rel = (a: number, b: number) => Math.abs(a - b) / Math.max(Math.abs(b), 1e
 
 t.test('--avg-bits: table, JSON, same answer as the API', async (t) => {
   const out = join(dir, 'avg.json');
-  const res = await run('search', MODELS.demoCnn, '--sensitivity', sensJson, '--avg-bits', '3.5', '--json', out);
+  const res = await runCliAsync('search', MODELS.demoCnn, '--sensitivity', sensJson, '--avg-bits', '3.5', '--json', out);
   t.equal(res.status, 0, res.stderr);
   const j = JSON.parse(readFileSync(out, 'utf8')) as Out;
   const api = searchMixedPrecisionSync(report, { budget: { averageBits: 3.5 } });
@@ -88,8 +79,8 @@ t.test('--bytes and --bops with activation choices', async (t) => {
   const outB = join(dir, 'bytes.json');
   const outO = join(dir, 'bops.json');
   const [b, o] = await Promise.all([
-    run('search', MODELS.demoCnn, '--sensitivity', sensJson, '--bytes', '20000', '--weight-bits', '2,4,8', '--json', outB),
-    run('search', MODELS.demoCnn, '--sensitivity', sensJson, '--bops', '4000000', '--activation-bits', '4,6,8', '--json', outO),
+    runCliAsync('search', MODELS.demoCnn, '--sensitivity', sensJson, '--bytes', '20000', '--weight-bits', '2,4,8', '--json', outB),
+    runCliAsync('search', MODELS.demoCnn, '--sensitivity', sensJson, '--bops', '4000000', '--activation-bits', '4,6,8', '--json', outO),
   ]);
   t.equal(b.status, 0, b.stderr);
   t.equal(o.status, 0, o.stderr);
@@ -129,8 +120,13 @@ t.test('errors exit 1 with one line', async (t) => {
     [['--sensitivity', other, '--avg-bits', '4'], /does not describe .*'not_in_model' \(layer 'conv1'\)/],
     [['--sensitivity', v2, '--avg-bits', '4'], /expected "version" to be 1 but received 2.*\[ERR_INVALID_INPUT\]/],
     [['--sensitivity', join(dir, 'missing.json'), '--avg-bits', '4'], /Cannot read the sensitivity JSON/],
+    [['--sensitivity', sensJson, '--max-drop', '%', '--input', calibX], /Expected a drop like 1% or 0\.01 \(in \[0, 1\)\) for option --max-drop but received '%'.*\[ERR_INVALID_OPTION\]/],
+    // --max-drop picks the size itself: no budget beside it
+    [['--sensitivity', sensJson, '--max-drop', '1%', '--avg-bits', '4', '--input', calibX], /^onnx-fit: --max-drop is instead of a budget .*; drop --avg-bits \[ERR_INVALID_OPTION\]\n$/],
+    [['--sensitivity', sensJson, '--max-drop', '1%', '--bytes', '20000', '--input', calibX], /^onnx-fit: --max-drop is instead of a budget .*; drop --bytes \[ERR_INVALID_OPTION\]\n$/],
+    [['--sensitivity', sensJson, '--max-drop', '1%', '--bops', '4000000', '--input', calibX], /^onnx-fit: --max-drop orders the frontier by weight bytes; drop --bops \[ERR_INVALID_OPTION\]\n$/],
   ];
-  const results = await Promise.all(cases.map(([args]) => run('search', MODELS.demoCnn, ...args)));
+  const results = await Promise.all(cases.map(([args]) => runCliAsync('search', MODELS.demoCnn, ...args)));
   results.forEach((r, i) => {
     t.equal(r.status, 1, cases[i]![0].join(' '));
     t.match(r.stderr, cases[i]![1]);
@@ -142,6 +138,15 @@ t.test('bit list parser', async (t) => {
   t.same(bitList('--weight-bits')('2, 4,8'), [2, 4, 8]);
   t.throws(() => bitList('--weight-bits')('1,4'), { code: 'ERR_INVALID_OPTION' });
   t.throws(() => bitList('--weight-bits')(''), { code: 'ERR_INVALID_OPTION' });
+});
+
+t.test('drop parser', async (t) => {
+  t.equal(parseDrop('1%'), 0.01);
+  t.equal(parseDrop(' 2.5 % '), 0.025);
+  t.equal(parseDrop('0.01'), 0.01);
+  t.equal(parseDrop('0'), 0);
+  for (const v of ['', ' ', '%', ' % ', 'x%', '100%', '1', '-1%'])
+    t.throws(() => parseDrop(v), { code: 'ERR_INVALID_OPTION', message: `for option --max-drop but received '${v}'` }, `'${v}'`);
 });
 
 t.test('the JSON writer keeps names intact and frontier points one per line', async (t) => {
@@ -157,7 +162,7 @@ t.test('the JSON writer keeps names intact and frontier points one per line', as
 
 t.test('--max-drop: bisection with real evaluations, every one reported', async (t) => {
   const json = join(dir, 'bounded.json');
-  const r = await run('search', join(demoDir, 'cnn.onnx'), '--sensitivity', sensJson, '--max-drop', '1%', '--input', join(demoDir, 'calib_x.npy'),
+  const r = await runCliAsync('search', join(demoDir, 'cnn.onnx'), '--sensitivity', sensJson, '--max-drop', '1%', '--input', join(demoDir, 'calib_x.npy'),
     '--labels', join(demoDir, 'calib_y.npy'), '--workers', '1', '--quiet', '--json', json);
   t.equal(r.status, 0, r.stderr);
   t.match(r.stdout, /accuracy drop is at most 1\.00%/);
@@ -168,7 +173,7 @@ t.test('--max-drop: bisection with real evaluations, every one reported', async 
   t.ok(chosen.withinBound && chosen.damage <= 0.01, `chosen drop ${chosen.damage}`);
   t.ok(out.averageBits < 8, 'smaller than the 8-bit model');
   t.ok(out.evaluations.every((e: { withinBound: boolean; damage: number }) => e.withinBound === e.damage <= 0.01));
-  const bad = await run('search', join(demoDir, 'cnn.onnx'), '--sensitivity', sensJson, '--max-drop', '150%', '--input', join(demoDir, 'calib_x.npy'));
+  const bad = await runCliAsync('search', join(demoDir, 'cnn.onnx'), '--sensitivity', sensJson, '--max-drop', '150%', '--input', join(demoDir, 'calib_x.npy'));
   t.equal(bad.status, 1);
   t.match(bad.stderr, /--max-drop/);
 });

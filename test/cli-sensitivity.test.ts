@@ -1,6 +1,5 @@
 /** The onnx-fit sensitivity and score commands, and the progress bar. */
 import t from 'tap';
-import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,26 +8,16 @@ import { writeNpy } from '../src/data/npy.js';
 import { makeModel } from '../src/onnx/build.js';
 import { sensitivity } from '../src/fisher/sensitivity.js';
 import { ProgressBar, sensitivityState, type ProgressStream } from '../src/cli/progress.js';
-import { compact, dataSpec, formatSensitivity, parseSensitivityJson, reportFromJson } from '../src/cli/sensitivity.js';
+import { formatSensitivity, loadReport } from '../src/cli/sensitivity.js';
+import { dataSpec } from '../src/cli/options.js';
+import { compact } from '../src/cli/format.js';
 import { InvalidInputError, InvalidOptionError } from '../src/errors.js';
 import type { SensitivityReport } from '../src/fisher/report.js';
 import { rng } from './helpers/random.js';
 import { MODELS } from './helpers/models.js';
+import { runCli, runCliAsync } from './helpers/cli.js';
 
-const cli = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'onnx-fit-cli-sens-'));
-const run = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', cli, ...args], { encoding: 'utf8' });
-/** The same, without blocking: failing runs are checked side by side. */
-const runAsync = (...args: string[]) =>
-  new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-    const p = spawn(process.execPath, ['--import', 'tsx', cli, ...args]);
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d) => (stdout += d));
-    p.stderr.on('data', (d) => (stderr += d));
-    p.on('error', reject);
-    p.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
 
 // x [N, 5] -> Gemm (W1 [4, 5], transB) -> Relu -> Gemm (W2 [3, 4], transB) -> Softmax
 const N = 96;
@@ -85,7 +74,7 @@ let directCached: Promise<SensitivityReport> | undefined;
 const directReport = () => (directCached ??= sensitivity(model, { data: { input: xPath, labels: yPath }, batchSize: 16, tolerance: 0, workers: 1 }));
 
 t.test('sensitivity --json writes version 1 with the traces sensitivity() computes; the table is sorted', async (t) => {
-  const res = run('sensitivity', model, '--input', xPath, '--labels', yPath, '--batch', '16', '--tolerance', '0', '--json', sensJson);
+  const res = runCli('sensitivity', model, '--input', xPath, '--labels', yPath, '--batch', '16', '--tolerance', '0', '--json', sensJson);
   t.equal(res.status, 0, res.stderr);
   const json = JSON.parse(readFileSync(sensJson, 'utf8'));
   t.same(Object.keys(json), ['version', 'model', 'estimator', 'likelihood', 'samples', 'foldBatchNorm', 'layers']);
@@ -131,17 +120,17 @@ t.test('sensitivity --json writes version 1 with the traces sensitivity() comput
 
 t.test('--estimator sampled works without labels; --input NAME=FILE and --input-name name the input', async (t) => {
   const out = join(dir, 'sampled.json');
-  let res = run('sensitivity', model, '--input', xPath, '--estimator', 'sampled', '--seed', '3', '--json', out, '--quiet');
+  let res = runCli('sensitivity', model, '--input', xPath, '--estimator', 'sampled', '--seed', '3', '--json', out, '--quiet');
   t.equal(res.status, 0, res.stderr);
   const a = JSON.parse(readFileSync(out, 'utf8'));
   t.equal(a.estimator, 'sampled');
   t.ok(a.layers.every((l: JsonLayer) => l.weight.fisherTrace > 0));
-  res = run('sensitivity', model, '--input-name', `x=${xPath}`, '--seed', '3', '--json', out, '--quiet');
+  res = runCli('sensitivity', model, '--input-name', `x=${xPath}`, '--seed', '3', '--json', out, '--quiet');
   t.equal(res.status, 0, res.stderr);
   const b = JSON.parse(readFileSync(out, 'utf8'));
   t.equal(b.estimator, 'sampled', 'sampled is the default without labels');
   t.same(b.layers, a.layers, 'same seed, same traces');
-  res = run('sensitivity', model, '--input', `x=${xPath}`, '--seed', '3', '--json', out, '--no-fold-bn', '--quiet');
+  res = runCli('sensitivity', model, '--input', `x=${xPath}`, '--seed', '3', '--json', out, '--no-fold-bn', '--quiet');
   t.equal(res.status, 0, res.stderr);
   const c = JSON.parse(readFileSync(out, 'utf8'));
   t.equal(c.foldBatchNorm, false);
@@ -150,7 +139,7 @@ t.test('--estimator sampled works without labels; --input NAME=FILE and --input-
 
 t.test('--workers and --max-samples are passed through', async (t) => {
   const out = join(dir, 'w.json');
-  const res = run('sensitivity', model, '--input', xPath, '--labels', yPath, '--workers', '2', '--batch', '8', '--max-samples', '40', '--tolerance', '0', '--json', out);
+  const res = runCli('sensitivity', model, '--input', xPath, '--labels', yPath, '--workers', '2', '--batch', '8', '--max-samples', '40', '--tolerance', '0', '--json', out);
   t.equal(res.status, 0, res.stderr);
   const j = JSON.parse(readFileSync(out, 'utf8'));
   t.equal(j.samples, 40);
@@ -176,7 +165,7 @@ t.test('bad options: one line on stderr, exit 1', async (t) => {
     [['--input-name', `y=${xPath}`], /input 'y', which the model does not have/],
     [['--input', join(dir, 'missing.npy')], /missing\.npy/],
   ];
-  const results = await Promise.all(cases.map(([args]) => runAsync('sensitivity', model, ...args)));
+  const results = await Promise.all(cases.map(([args]) => runCliAsync('sensitivity', model, ...args)));
   for (const [i, [args, re]] of cases.entries()) {
     const res = results[i]!;
     t.equal(res.status, 1, args.join(' '));
@@ -193,7 +182,7 @@ t.test('score prints the FIT that report.fit() gives, and --json writes it with 
   const cfg = join(dir, 'c.json');
   writeFileSync(cfg, JSON.stringify(config));
   const out = join(dir, 'fit.json');
-  const res = run('score', model, '--sensitivity', sensJson, '--config', cfg, '--json', out);
+  const res = runCli('score', model, '--sensitivity', sensJson, '--config', cfg, '--json', out);
   t.equal(res.status, 0, res.stderr);
   const direct = await directReport();
   const expected = direct.fit(config);
@@ -208,9 +197,15 @@ t.test('score prints the FIT that report.fit() gives, and --json writes it with 
   const fc1 = direct.fit({ weights: { fc1: 4 } });
   t.ok(res.stdout.includes(compact(fc1)));
   // a score JSON is itself a configuration
-  const again = run('score', model, '--sensitivity', sensJson, '--config', out);
+  const again = runCli('score', model, '--sensitivity', sensJson, '--config', out);
   t.equal(again.status, 0, again.stderr);
   t.match(again.stdout, new RegExp(`FIT = ${compact(expected).replace('.', '\\.')}`));
+  // so is the JSON of onnx-fit search, which holds it as "config"
+  const wrapped = join(dir, 'search-c.json');
+  writeFileSync(wrapped, JSON.stringify({ config, fit: expected, frontier: [] }));
+  const fromSearch = runCli('score', model, '--sensitivity', sensJson, '--config', wrapped);
+  t.equal(fromSearch.status, 0, fromSearch.stderr);
+  t.match(fromSearch.stdout, new RegExp(`FIT = ${compact(expected).replace('.', '\\.')}`));
 });
 
 t.test('score with a bad file or configuration: exit 1 and a message naming the file and field', async (t) => {
@@ -227,15 +222,15 @@ t.test('score with a bad file or configuration: exit 1 and a message naming the 
   const cases: [string, string, RegExp][] = [
     [write('notjson.json', '{ nope'), good, /The sensitivity JSON .*notjson\.json is not valid JSON/],
     [join(dir, 'absent.json'), good, /Cannot read the sensitivity JSON .*absent\.json/],
-    [write('v2.json', JSON.stringify(v2)), good, /v2\.json: expected "version" to be 1 .* but it is 2/],
-    [write('notrace.json', JSON.stringify(noTrace)), good, /notrace\.json: expected layers\[1\]\.activation\.fisherTrace to be a number but it is missing/],
+    [write('v2.json', JSON.stringify(v2)), good, /v2\.json: expected "version" to be 1 but received 2/],
+    [write('notrace.json', JSON.stringify(noTrace)), good, /notrace\.json: expected layers\[1\]\.activation\.fisherTrace to be a number but received nothing/],
     [write('nolayers.json', JSON.stringify({ version: 1 })), good, /nolayers\.json: expected "layers" to be an array/],
     [sensJson, write('unknown.json', JSON.stringify({ weights: { fc9: 4 } })), /unknown\.json: The configuration's weights name layer 'fc9', which the report does not have \(layers: fc1, fc2\)/],
     [sensJson, write('bits.json', JSON.stringify({ activations: { fc1: 1 } })), /bits\.json: Expected an integer bit width in \[2, 16\] for the activation of layer 'fc1' but received 1/],
     [sensJson, write('arr.json', JSON.stringify({ weights: [4] })), /arr\.json: expected "weights" to be an object of layer name -> bits/],
     [sensJson, write('badcfg.json', 'weights: 4'), /The configuration .*badcfg\.json is not valid JSON/],
   ];
-  const results = await Promise.all(cases.map(([s, c]) => runAsync('score', model, '--sensitivity', s, '--config', c)));
+  const results = await Promise.all(cases.map(([s, c]) => runCliAsync('score', model, '--sensitivity', s, '--config', c)));
   for (const [i, [s, c, re]] of cases.entries()) {
     const res = results[i]!;
     t.equal(res.status, 1, `${s} ${c}`);
@@ -243,10 +238,10 @@ t.test('score with a bad file or configuration: exit 1 and a message naming the 
     t.equal(res.stderr.trim().split('\n').length, 1, res.stderr);
     t.match(res.stderr, /\[ERR_INVALID_(INPUT|OPTION)\]\n$/);
   }
-  let res = run('score', model, '--config', good);
+  let res = runCli('score', model, '--config', good);
   t.equal(res.status, 1);
   t.match(res.stderr, /Expected --sensitivity FILE\.json/);
-  res = run('score', MODELS.demoCnn, '--sensitivity', sensJson, '--config', good);
+  res = runCli('score', MODELS.demoCnn, '--sensitivity', sensJson, '--config', good);
   t.equal(res.status, 1);
   t.match(res.stderr, /s\.json does not describe .*cnn\.onnx: the weights 'W1' \(layer 'fc1'\), 'W2' \(layer 'fc2'\) are not in the model/);
 });
@@ -255,13 +250,16 @@ t.test('score reads the numbers writeJsonAtomic writes for non-finite values and
   const sens = JSON.parse(readFileSync(sensJson, 'utf8'));
   sens.layers[0].weight.stdError = null;
   sens.layers[1].activation.max = 'Infinity';
-  const parsed = parseSensitivityJson(sens, 'x.json');
-  t.equal(parsed.layers[0]!.weight.stdError, null);
-  t.equal(parsed.layers[1]!.activation.max, Number.POSITIVE_INFINITY);
-  t.throws(() => parseSensitivityJson({ ...sens, layers: [sens.layers[0], sens.layers[0]] }, 'dup.json'), InvalidInputError);
-  const report = await reportFromJson(parsed);
+  const file = join(dir, 'x.json');
+  writeFileSync(file, JSON.stringify(sens));
+  const report = await loadReport(file, model);
+  t.equal(report.layers[0]!.weight.stdError, null);
+  t.equal(report.layers[1]!.activation.max, Number.POSITIVE_INFINITY);
+  const dup = join(dir, 'dup.json');
+  writeFileSync(dup, JSON.stringify({ ...sens, layers: [sens.layers[0], sens.layers[0]] }));
+  await t.rejects(loadReport(dup, model), InvalidInputError);
   t.equal(report.fit({ weights: { fc1: 8 } }) > 0, true);
-  t.match(formatSensitivity(parsed), /fc1 .* ± n\/a/);
+  t.match(formatSensitivity(report.toJSON()), /fc1 .* ± n\/a/);
 });
 
 t.test('dataSpec and compact', async (t) => {
@@ -285,7 +283,7 @@ const demoY = join(demoDir, 'calib_y.npy');
 t.test('the demo CNN with its calibration data', { skip: existsSync(demoX) ? false : 'assets/demo/calib_x.npy is missing' }, async (t) => {
   const [x, y] = [demoX, demoY];
   const out = join(dir, 'cnn.json');
-  const res = run('sensitivity', MODELS.demoCnn, '--input', x, ...(existsSync(y) ? ['--labels', y] : []), '--max-samples', '128', '--json', out);
+  const res = runCli('sensitivity', MODELS.demoCnn, '--input', x, ...(existsSync(y) ? ['--labels', y] : []), '--max-samples', '128', '--json', out);
   t.equal(res.status, 0, res.stderr);
   const j = JSON.parse(readFileSync(out, 'utf8'));
   t.equal(j.version, 1);
@@ -297,7 +295,7 @@ t.test('the demo CNN with its calibration data', { skip: existsSync(demoX) ? fal
   t.same(tableLayers(res.stdout), order);
   const cfg = join(dir, 'cnn-c.json');
   writeFileSync(cfg, JSON.stringify({ weights: { conv1: 8, conv2: 4, fc1: 4, fc2: 8 }, activations: { conv2: 8, fc1: 8 } }));
-  const s = run('score', MODELS.demoCnn, '--sensitivity', out, '--config', cfg);
+  const s = runCli('score', MODELS.demoCnn, '--sensitivity', out, '--config', cfg);
   t.equal(s.status, 0, s.stderr);
   t.match(s.stdout, /FIT = \d\.\d\de-?\d+\n$/);
 });

@@ -1,17 +1,15 @@
 /** onnx-fit validate, layers and report, end to end on the demo CNN. */
 import t from 'tap';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sensitivity } from '../src/fisher/sensitivity.js';
 import { MODELS } from './helpers/models.js';
+import { runCli } from './helpers/cli.js';
 
-const cli = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
 const demo = fileURLToPath(new URL('../assets/demo/', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'onnx-fit-cli-validate-'));
-const run = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', cli, ...args], { encoding: 'utf8' });
 const data = ['--input', join(demo, 'calib_x.npy'), '--labels', join(demo, 'calib_y.npy'), '--max-samples', '128', '--workers', '1', '--quiet'];
 const sens = join(dir, 's.json');
 
@@ -22,7 +20,7 @@ t.before(async () => {
 
 t.test('validate: table, JSON and the report drawn from it', async (t) => {
   const json = join(dir, 'v.json');
-  const r = run('validate', MODELS.demoCnn, ...data, '--sensitivity', sens, '--configs', '8', '--seed', '2', '--json', json);
+  const r = runCli('validate', MODELS.demoCnn, ...data, '--sensitivity', sens, '--configs', '8', '--seed', '2', '--json', json);
   t.equal(r.status, 0, r.stderr);
   t.match(r.stdout, /8 random configurations on 128 samples; metric: accuracy/);
   t.match(r.stdout, /FIT vs damage: Spearman -?\d\.\d{3}, Kendall -?\d\.\d{3}/);
@@ -31,7 +29,7 @@ t.test('validate: table, JSON and the report drawn from it', async (t) => {
   t.ok(v.configs.every((c: { fit: number; value: number }) => c.fit > 0 && c.value > 0 && c.value <= 1));
   t.ok(v.spearman > 0, `FIT ranks the damage (Spearman ${v.spearman})`);
   const html = join(dir, 'r.html');
-  const rr = run('report', '--sensitivity', sens, '--validation', json, '--out', html);
+  const rr = runCli('report', '--sensitivity', sens, '--validation', json, '--out', html);
   t.equal(rr.status, 0, rr.stderr);
   const page = readFileSync(html, 'utf8');
   t.match(page, /<svg id="validation-chart"/);
@@ -40,7 +38,7 @@ t.test('validate: table, JSON and the report drawn from it', async (t) => {
 
 t.test('layers: one layer at a time beside its FIT', async (t) => {
   const json = join(dir, 'l.json');
-  const r = run('layers', MODELS.demoCnn, ...data, '--sensitivity', sens, '--bits', '3', '--json', json);
+  const r = runCli('layers', MODELS.demoCnn, ...data, '--sensitivity', sens, '--bits', '3', '--json', json);
   t.equal(r.status, 0, r.stderr);
   t.match(r.stdout, /quantized alone to 3 bits, on 128 samples; damage = KL/);
   const l = JSON.parse(readFileSync(json, 'utf8'));
@@ -49,16 +47,16 @@ t.test('layers: one layer at a time beside its FIT', async (t) => {
 });
 
 t.test('errors: a report folded differently, bad options', async (t) => {
-  let r = run('validate', MODELS.demoCnn, ...data, '--sensitivity', sens, '--no-fold-bn');
+  let r = runCli('validate', MODELS.demoCnn, ...data, '--sensitivity', sens, '--no-fold-bn');
   t.equal(r.status, 1);
   t.match(r.stderr, /computed with foldBatchNorm true but validate runs with false; drop --no-fold-bn/);
-  r = run('layers', MODELS.demoCnn, ...data, '--sensitivity', sens, '--target', 'bias');
+  r = runCli('layers', MODELS.demoCnn, ...data, '--sensitivity', sens, '--target', 'bias');
   t.equal(r.status, 1);
-  t.match(r.stderr, /Expected weights, activations or both for option --target but received 'bias'/);
-  r = run('validate', MODELS.demoCnn, ...data, '--sensitivity', sens, '--weight-bits', '3,x');
+  t.match(r.stderr, /Expected 'weights', 'activations' or 'both' for option --target but received 'bias'/);
+  r = runCli('validate', MODELS.demoCnn, ...data, '--sensitivity', sens, '--weight-bits', '3,x');
   t.equal(r.status, 1);
   t.match(r.stderr, /--weight-bits/);
-  r = run('validate', MODELS.demoCnn, '--input', join(dir, 'missing.npy'), '--sensitivity', sens, '--quiet');
+  r = runCli('validate', MODELS.demoCnn, '--input', join(dir, 'missing.npy'), '--sensitivity', sens, '--quiet');
   t.equal(r.status, 1);
   t.match(r.stderr, /missing\.npy/);
 });

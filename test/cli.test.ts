@@ -1,21 +1,18 @@
 /** The onnx-fit command: inspect (table + JSON) and demo. */
 import t from 'tap';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { writeNpy } from '../src/data/npy.js';
 import { MODELS } from './helpers/models.js';
 import { randomFloats } from './helpers/random.js';
+import { runCli } from './helpers/cli.js';
 
-const cli = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'onnx-fit-cli-'));
-const run = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', cli, ...args], { encoding: 'utf8' });
 
 t.test('inspect PP-OCR cls with --shape and --json', async (t) => {
   const json = join(dir, 'cls.json');
-  const r = run('inspect', MODELS.ocrCls, '--shape', 'x=3x3x48x192', '--json', json);
+  const r = runCli('inspect', MODELS.ocrCls, '--shape', 'x=3x3x48x192', '--json', json);
   t.equal(r.status, 0, r.stderr);
   t.match(r.stdout, /Quantizable layers: 54/);
   t.match(r.stdout, /Engine vs onnxruntime-node/);
@@ -36,7 +33,7 @@ t.test('inspect with an .npy input; the batch comes from the file', async (t) =>
   const x = join(dir, 'x.npy');
   writeNpy(x, { dims: [5, 1, 28, 28], dtype: 'float32', data: randomFloats(5 * 784, 3, 0, 1) });
   const json = join(dir, 'demo.json');
-  const r = run('inspect', MODELS.demoCnn, '--input', x, '--json', json);
+  const r = runCli('inspect', MODELS.demoCnn, '--input', x, '--json', json);
   t.equal(r.status, 0, r.stderr);
   const report = JSON.parse(readFileSync(json, 'utf8'));
   t.same(report.inputs[0].prepared, [5, 1, 28, 28]);
@@ -46,17 +43,17 @@ t.test('inspect with an .npy input; the batch comes from the file', async (t) =>
 });
 
 t.test('inspect without --shape on a model with dynamic H/W explains what to pass', async (t) => {
-  const r = run('inspect', MODELS.ocrDet);
+  const r = runCli('inspect', MODELS.ocrDet);
   t.equal(r.status, 1);
   t.match(r.stderr, /--shape x=2x3xNxN/);
   t.match(r.stderr, /ERR_INVALID_INPUT/);
 });
 
 t.test('inspect rejects a malformed --shape and a bad --batch', async (t) => {
-  let r = run('inspect', MODELS.demoCnn, '--shape', 'input=2by3');
+  let r = runCli('inspect', MODELS.demoCnn, '--shape', 'input=2by3');
   t.equal(r.status, 1);
   t.match(r.stderr, /Expected NAME=DxDxD for option --shape but received 'input=2by3'/);
-  r = run('inspect', MODELS.demoCnn, '--batch', '0');
+  r = runCli('inspect', MODELS.demoCnn, '--batch', '0');
   t.equal(r.status, 1);
   t.match(r.stderr, /Expected a positive integer for option --batch but received '0'/);
 });
@@ -64,14 +61,14 @@ t.test('inspect rejects a malformed --shape and a bad --batch', async (t) => {
 t.test('an .npy that is not one reports the file', async (t) => {
   const bad = join(dir, 'bad.npy');
   writeFileSync(bad, 'nope');
-  const r = run('inspect', MODELS.demoCnn, '--input', bad);
+  const r = runCli('inspect', MODELS.demoCnn, '--input', bad);
   t.equal(r.status, 1);
   t.match(r.stderr, /bad\.npy is not a \.npy file/);
 });
 
 t.test('demo runs on the bundled model: sensitivity, 4-bit search, accuracy, an export onnxruntime runs', async (t) => {
   const out = join(dir, 'demo-out');
-  const r = run('demo', '--out-dir', out, '--quiet');
+  const r = runCli('demo', '--out-dir', out, '--quiet');
   t.equal(r.status, 0, r.stderr);
   t.match(r.stdout, /Quantizable layers: 4/);
   t.match(r.stdout, /logits/);

@@ -18,6 +18,7 @@ import { evaluate } from '../src/eval/evaluate.js';
 import { readNpy, toFloat32 } from '../src/data/npy.js';
 import { InvalidOptionError } from '../src/errors.js';
 import { MODELS } from './helpers/models.js';
+import { compressionRef } from './helpers/compress-ref.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'onnx-fit-compress-'));
 const demo = join(MODELS.demoCnn, '..');
@@ -78,13 +79,36 @@ async function ortAccuracy(path: string, samples: number): Promise<number> {
 
 t.test('the plan reaches the target and is measured beside the float model', async (t) => {
   t.ok(result.compression <= 0.1, `compression ${result.compression}`);
-  t.equal(result.compression, result.plan.final.compression);
+  // Independent of plan.final: replay the plan's moves from "every layer in float" to get each
+  // layer's final width, count the kept weights in the masks, and recompute the compression.
+  const bitsOf = new Map(report.layers.map((l) => [l.name, 32]));
+  for (const s of result.plan.plan) {
+    if (s.move.kind !== 'quantize') continue;
+    t.equal(s.move.fromBits, bitsOf.get(s.move.layer), `${s.move.layer}: move from its current width`);
+    bitsOf.set(s.move.layer, s.move.toBits);
+  }
+  const replayed = Object.fromEntries([...bitsOf].filter(([, b]) => b !== 32));
+  t.ok(Object.keys(replayed).length > 0, `the plan quantizes some layers (${JSON.stringify(replayed)})`);
+  const nnz = report.layers.map((l) => result.masks[l.weight.name]!.reduce((a, m) => a + (m ? 1 : 0), 0));
+  const counts = report.layers.map((l) => l.weight.count);
+  t.same(report.layers.map((l) => result.masks[l.weight.name]!.length), counts, 'one mask entry per weight');
+  const expected = compressionRef(nnz, report.layers.map((l) => bitsOf.get(l.name)!), counts);
+  t.equal(result.compression, expected, `compression ${result.compression} = sum(nnz * bits) / (32 * N) from masks and replayed widths`);
+  t.equal(result.plan.final.compression, expected);
   t.equal(result.metric, 'accuracy');
   t.equal(result.measured!.samples, SAMPLES);
   t.ok(result.float! > 0.8, `float accuracy ${result.float}`);
   t.ok(result.measured!.accuracy! > 0.5, `compressed accuracy ${result.measured!.accuracy}`);
   t.ok(result.sparsity > 0 && result.sparsity < 1);
-  t.same(result.config.weights, result.plan.final.weights);
+  t.same(result.config.weights, replayed, "config.weights = the widths the plan's moves lead to");
+  t.same(result.plan.final.weights, replayed);
+  // and from the compressed weights themselves: the largest kept |w| of a b-bit layer is 2^(b-1) - 1 steps
+  for (const l of report.layers) {
+    const b = bitsOf.get(l.name)!;
+    if (b === 32) continue;
+    const top = result.plan.weights[l.weight.name]!.reduce((a, v) => Math.max(a, Math.abs(v)), 0);
+    t.equal(Math.round(top / result.plan.scales[l.weight.name]!), 2 ** (b - 1) - 1, `${l.name}: ${b}-bit grid reaches +-${2 ** (b - 1) - 1}`);
+  }
   t.same(Object.keys(result.masks).sort(), report.layers.map((l) => l.weight.name).sort());
 });
 

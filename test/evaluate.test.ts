@@ -147,12 +147,38 @@ t.test('other heads: sigmoid (bernoulli) and regression (gaussian)', async (t) =
   t.equal(bf!.agreement, 1);
   t.ok(bq!.kl! > 0);
   t.ok(bf!.accuracy! >= 0 && bf!.accuracy! <= 1);
+  // by hand: p = sigmoid(x . W[0:4]), the decision p > 0.5 against the label i % 2
+  let correct = 0;
+  let edge = Infinity;
+  for (let i = 0; i < N; i++) {
+    let z = 0;
+    for (let k = 0; k < 4; k++) z += x.data[i * 4 + k]! * W[k]!;
+    const p = 1 / (1 + Math.exp(-z));
+    edge = Math.min(edge, Math.abs(z));
+    if (p > 0.5 === (i % 2 === 1)) correct++;
+  }
+  t.ok(edge > 1e-4, `no decision on the edge (min |z| = ${edge}): float32 rounding cannot flip one`);
+  t.ok(correct > 0 && correct < N, `${correct} of ${N} right: neither all nor none`);
+  t.equal(bf!.accuracy, correct / N, `float model, {} config: accuracy ${correct}/${N} by hand`);
+  t.equal(bf!.floatAccuracy, correct / N, `float accuracy ${correct}/${N} by hand`);
   const reg = makeModel(spec());
   const targets = { dims: [N, 2], data: randomFloats(N * 2, 3) };
   const [gf, gq] = await evaluateMany(reg, [{}, { weights: { mm: 3 } }], { data: { input: x, labels: targets } });
   t.equal(gf!.likelihood, 'gaussian');
   t.equal(gf!.accuracy, null);
   t.equal(gf!.mse, gf!.floatMse);
+  // by hand: mean over the N x 2 outputs of ((x W)[i, o] - target[i, o])^2, W stored [4, 2]
+  let sq = 0;
+  for (let i = 0; i < N; i++)
+    for (let o = 0; o < 2; o++) {
+      let y = 0;
+      for (let k = 0; k < 4; k++) y += x.data[i * 4 + k]! * W[k * 2 + o]!;
+      sq += (y - targets.data[i * 2 + o]!) ** 2;
+    }
+  const mse = sq / (N * 2);
+  t.ok(mse > 0.01, `a non-trivial error (${mse})`);
+  t.ok(Math.abs(gf!.mse! - mse) <= 1e-6 * mse, `mse ${gf!.mse} = ${mse} by hand`);
+  t.ok(Math.abs(gf!.floatMse! - mse) <= 1e-6 * mse, `floatMse ${gf!.floatMse} = ${mse} by hand`);
   t.ok(gq!.mse! > 0 && gq!.outputMse > 0);
   t.equal(gf!.outputMse, 0);
 });

@@ -8,7 +8,7 @@ import { makeModel } from '../src/onnx/build.js';
 import { readModel } from '../src/onnx/read.js';
 import { tensorProtoToData, type TensorProto } from '../src/onnx/proto.js';
 import { exportModel, prepareQuantization, quantizeModel } from '../src/onnx/write.js';
-import { activationParams, fakeQuantActivation, quantizeWeight, rintEven } from '../src/onnx/quantize.js';
+import { rintEven } from '../src/onnx/quantize.js';
 import { weightStep } from '../src/fisher/report.js';
 import { InvalidOptionError } from '../src/errors.js';
 import { randomFloats } from './helpers/random.js';
@@ -60,11 +60,69 @@ const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
   return a.length === b.length ? m : Infinity;
 };
 
+/*
+ * Reference quantizers written here from the ONNX QuantizeLinear / DequantizeLinear definitions and
+ * the numerical contract (src/onnx/quantize.ts header), independent of the implementation's code:
+ *   QuantizeLinear:   q = saturate(round_half_even(x / scale) + zero_point), x / scale in float32
+ *   DequantizeLinear: x' = (q - zero_point) * scale, in float32; scales are stored as float32
+ * Weights: symmetric, narrow range, zero point 0, scale = max|w| / (2^(b-1) - 1) per tensor or per
+ * output channel, q clipped to [-(2^(b-1) - 1), 2^(b-1) - 1].
+ * Activations: asymmetric over [min(lo, 0), max(hi, 0)], scale = (hi - lo) / (2^b - 1),
+ * zero point = round_half_even(-lo / scale) clipped to [0, 2^b - 1], q clipped to [0, 2^b - 1].
+ */
+const f32 = Math.fround;
+const clamp = (v: number, lo: number, hi: number) => (v < lo ? lo : v > hi ? hi : v);
+
+/** round half to even, from floor and the fractional part */
+function roundHalfEven(v: number): number {
+  const f = Math.floor(v);
+  const d = v - f;
+  if (d < 0.5) return f;
+  if (d > 0.5) return f + 1;
+  return f % 2 === 0 ? f : f + 1;
+}
+
+/** Dequantized b-bit weights of a row-major [rows, cols] matrix (rows = output channels), per tensor or per row. */
+function refWeight(w: ArrayLike<number>, rows: number, cols: number, bits: number, perRow = false): Float32Array {
+  const qmax = 2 ** (bits - 1) - 1;
+  const out = new Float32Array(rows * cols);
+  const groups = perRow ? rows : 1;
+  const size = perRow ? cols : rows * cols;
+  for (let g = 0; g < groups; g++) {
+    let amax = 0;
+    for (let j = 0; j < size; j++) amax = Math.max(amax, Math.abs(w[g * size + j]!));
+    const scale = amax > 0 ? f32(amax / qmax) : 1;
+    for (let j = 0; j < size; j++) {
+      const q = clamp(roundHalfEven(f32(w[g * size + j]! / scale)), -qmax, qmax);
+      out[g * size + j] = f32(q * scale);
+    }
+  }
+  return out;
+}
+
+/** Dequantized b-bit activations over the range [min, max] (widened to include 0). */
+function refActivation(x: ArrayLike<number>, min: number, max: number, bits: number): Float32Array {
+  const qmax = 2 ** bits - 1;
+  const lo = Math.min(min, 0);
+  const hi = Math.max(max, 0);
+  const scale = f32((hi - lo) / qmax);
+  const zp = clamp(roundHalfEven(-lo / scale), 0, qmax);
+  const out = new Float32Array(x.length);
+  for (let i = 0; i < x.length; i++) {
+    const q = clamp(roundHalfEven(f32(x[i]! / scale)) + zp, 0, qmax);
+    out[i] = f32((q - zp) * scale);
+  }
+  return out;
+}
+
+/** W2 as stored in the model: its transpose [4, 3] */
+const transpose34 = (w: ArrayLike<number>) => Float32Array.from({ length: 12 }, (_, k) => w[(k % 3) * 4 + Math.floor(k / 3)]!);
+
 /** JS reference of the quantized MLP: fake-quant activations, quantized weights, float math in double. */
 function reference(wBits: { fc1?: number; fc2?: number }, aBits: { fc1?: number; fc2?: number }, ranges: Record<string, { min: number; max: number }>, perChannel = false): Float64Array {
-  const w1 = wBits.fc1 ? quantizeWeight(W1, [4, 5], wBits.fc1, perChannel ? 0 : undefined).values : W1;
-  const w2 = wBits.fc2 ? quantizeWeight(W2, [3, 4], wBits.fc2, perChannel ? 0 : undefined).values : W2;
-  const xa = aBits.fc1 ? fakeQuantActivation(X, activationParams(ranges.x!.min, ranges.x!.max, aBits.fc1)) : X;
+  const w1 = wBits.fc1 ? refWeight(W1, 4, 5, wBits.fc1, perChannel) : W1;
+  const w2 = wBits.fc2 ? refWeight(W2, 3, 4, wBits.fc2, perChannel) : W2;
+  const xa = aBits.fc1 ? refActivation(X, ranges.x!.min, ranges.x!.max, aBits.fc1) : X;
   const h = new Float32Array(N * 4);
   for (let s = 0; s < N; s++)
     for (let o = 0; o < 4; o++) {
@@ -72,7 +130,7 @@ function reference(wBits: { fc1?: number; fc2?: number }, aBits: { fc1?: number;
       for (let i = 0; i < 5; i++) acc += xa[s * 5 + i]! * w1[o * 5 + i]!;
       h[s * 4 + o] = Math.max(0, acc);
     }
-  const ha = aBits.fc2 ? fakeQuantActivation(h, activationParams(ranges.hr!.min, ranges.hr!.max, aBits.fc2)) : h;
+  const ha = aBits.fc2 ? refActivation(h, ranges.hr!.min, ranges.hr!.max, aBits.fc2) : h;
   const z = new Float64Array(N * 3);
   for (let s = 0; s < N; s++)
     for (let o = 0; o < 3; o++) {
@@ -90,6 +148,8 @@ writeFileSync(model21, mlp(21));
 
 t.test('rintEven rounds half to even', async (t) => {
   t.same([0.5, 1.5, 2.5, -0.5, -1.5, -2.5, 2.4, -2.6].map(rintEven).map((v) => v + 0), [0, 2, 2, 0, -2, -2, 2, -3]);
+  // and the test's own reference rounding
+  t.same([0.5, 1.5, 2.5, -0.5, -1.5, -2.5, 2.4, -2.6].map(roundHalfEven).map((v) => v + 0), [0, 2, 2, 0, -2, -2, 2, -3]);
 });
 
 t.test('fake-quant weights lie on the grid; layers left out are bit-identical', async (t) => {
@@ -108,6 +168,7 @@ t.test('fake-quant weights lie on the grid; layers left out are bit-identical', 
     }
     t.ok(off < 1e-5, `${bits} bits: w/Delta is an integer (max distance ${off})`);
     t.ok(top <= qmax && top === qmax, `${bits} bits: |q| <= ${qmax} and the extreme weight maps to it`);
+    t.same([...w], [...refWeight(W1, 4, 5, bits)], `${bits} bits: W1 equals the reference quantizer bit for bit`);
     t.same(Buffer.from(init(out, 'W2')!.rawData as Uint8Array), Buffer.from(init(modelPath, 'W2')!.rawData as Uint8Array), 'W2 untouched');
     t.same(Buffer.from(init(out, 'B1')!.rawData as Uint8Array), Buffer.from(init(modelPath, 'B1')!.rawData as Uint8Array), 'bias untouched');
   }
@@ -127,6 +188,8 @@ t.test('per-channel fake-quant: each output channel on its own grid', async (t) 
       t.ok(Math.abs(q - Math.round(q)) < 1e-5 && Math.abs(Math.round(q)) <= 3, `channel ${o} element ${i}: ${q}`);
     }
   }
+  t.same([...w], [...refWeight(W1, 4, 5, 3, true)], 'W1 equals the per-row reference bit for bit');
+  t.same([...values(init(out, 'W2')!)], [...transpose34(refWeight(W2, 3, 4, 3, true))], 'W2 (stored transposed) equals the per-output reference bit for bit');
   t.ok(maxAbsDiff(await run(out), reference({ fc1: 3, fc2: 3 }, {}, {}, true)) < 1e-5, 'matches the JS reference');
 });
 
@@ -143,7 +206,8 @@ t.test('QDQ weights: int8 initializers with the right scale, int4 at opset 21', 
   t.equal(scale[0], Math.fround(weightStep(Math.min(...W1), Math.max(...W1), 4)));
   const q = tensorProtoToData(q1).data as BigInt64Array;
   t.ok([...q].every((v) => v >= -7n && v <= 7n), '4-bit values in int8');
-  t.same([...q].map(Number), [...W1].map((w) => rintEven(Math.fround(w / scale[0]!)) + 0));
+  t.same([...q].map(Number), [...W1].map((w) => roundHalfEven(Math.fround(w / scale[0]!)) + 0));
+  t.same([...q].map((v) => Math.fround(Number(v) * scale[0]!)), [...refWeight(W1, 4, 5, 4)], 'q * scale equals the reference quantizer');
   t.ok(g.node.some((n) => n.opType === 'DequantizeLinear' && n.output[0] === 'W1_dequantized'));
   const fq = join(dir, 'fq48.onnx');
   await exportModel(modelPath, { weights: { fc1: 4, fc2: 8 } }, fq, { format: 'fake-quant' });
@@ -205,9 +269,8 @@ t.test('activations: b-bit QDQ (uint8 + Clip for b < 8) matches the JS reference
   });
   for (const bits of [2, 3, 5, 7, 8]) {
     const { bytes } = await quantizeModel(id, { activations: { g: bits } }, { calibration: { x: { min: -0.7, max: 1.6 } } });
-    const p = activationParams(-0.7, 1.6, bits);
     const got = await run(bytes);
-    const want = fakeQuantActivation(X, p);
+    const want = refActivation(X, -0.7, 1.6, bits);
     t.equal(maxAbsDiff(got, want), 0, `${bits}-bit activations exactly equal the JS reference`);
     t.ok(new Set(want).size <= 2 ** bits, `at most 2^${bits} levels`);
   }
@@ -302,8 +365,8 @@ t.test('Constant and Identity weights, unnamed nodes: names as normalize gives t
   const s = await ort.InferenceSession.create(out, { graphOptimizationLevel: 'disabled' });
   const x = X.subarray(0, 10);
   const got = (await s.run({ x: new ort.Tensor('float32', x, [2, 5]) })).y!.data as Float32Array;
-  const w = quantizeWeight(W1, [4, 5], 4).values;
-  const xa = fakeQuantActivation(x, activationParams(-1, 2, 3));
+  const w = refWeight(W1, 4, 5, 4);
+  const xa = refActivation(x, -1, 2, 3);
   const want = Array.from({ length: 8 }, (_, k) => {
     const [sIdx, o] = [Math.floor(k / 4), k % 4];
     let acc = 0;

@@ -253,6 +253,17 @@ t.test('the demo CNN: sensitivity, then a plan to 5%', async (t) => {
     t.same(Object.keys(p.masks).sort(), report.layers.map((l) => l.weight.name).sort());
     t.ok(p.plan.every((s, i) => s.cost >= 0 && (i === 0 || s.compression <= p.plan[i - 1]!.compression)));
     t.ok(report.fit({ weights: p.final.weights }) >= 0, 'final.weights is a configuration report.fit() accepts');
+    // and report.fit() of it is the quantization-noise FIT by hand: sum over the quantized layers of
+    // trace * Delta^2 / 12 with Delta = max(|min|, |max|) / (2^(b-1) - 1) (pruning is not in it)
+    const quantized = Object.entries(p.final.weights);
+    t.ok(quantized.length > 0, `${p.algorithm}: some layers quantized (${JSON.stringify(p.final.weights)})`);
+    const byHand = quantized.reduce((a, [name, b]) => {
+      const w = report.layers.find((l) => l.name === name)!.weight;
+      const delta = Math.max(Math.abs(w.min), Math.abs(w.max)) / (2 ** (b - 1) - 1);
+      return a + (w.fisherTrace * delta * delta) / 12;
+    }, 0);
+    const fit = report.fit({ weights: p.final.weights });
+    t.ok(byHand > 0 && relClose(fit, byHand, 1e-12), `${p.algorithm}: report.fit(final.weights) ${fit} = ${byHand} by hand`);
   }
   t.ok(astar.totalCost <= greedy.totalCost, `A* ${astar.totalCost} <= greedy ${greedy.totalCost}`);
   t.ok(progress.length >= 1, 'progress reported');

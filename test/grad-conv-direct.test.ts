@@ -22,6 +22,8 @@ const forward: OpCase[] = [
   { name: 'C2 1x2 kernel, wide rows', op: 'Conv', attrs: { pads: [0, 0, 0, 1] }, inputs: [{ dims: [2, 2, 3, 70] }, { dims: [7, 2, 1, 2], const: true }] },
   { name: 'C11 3x3 (C * 9 = 99), M 33', op: 'Conv', attrs: { pads: [1, 1, 1, 1] }, inputs: [{ dims: [1, 11, 6, 6] }, { dims: [33, 11, 3, 3], const: true }, { dims: [33], const: true }] },
   { name: 'pads larger than the kernel', op: 'Conv', attrs: { pads: [3, 0, 2, 4] }, inputs: [{ dims: [2, 2, 4, 5] }, { dims: [2, 2, 2, 2], const: true }] },
+  // a left pad far beyond the kernel and no bottom pad: the padded planes must hold the last row's pads
+  { name: 'left pad 40, no bottom pad', op: 'Conv', attrs: { pads: [0, 40, 0, 0] }, inputs: [{ dims: [3, 1, 2, 4] }, { dims: [2, 1, 2, 2], const: true }] },
 ];
 t.test('direct Conv forward against onnxruntime', async (t) => checkOps(t, forward));
 
@@ -34,6 +36,8 @@ const grads: GradCase[] = [
   { name: 'C1 7x7 SAME_LOWER (odd taps)', op: 'Conv', attrs: { auto_pad: 'SAME_LOWER' }, inputs: [{ dims: [2, 1, 9, 20] }, { dims: [4, 1, 7, 7] }], samples: 40 },
   { name: 'C4 even kernel SAME_UPPER', op: 'Conv', attrs: { auto_pad: 'SAME_UPPER' }, inputs: [{ dims: [4, 4, 6, 5] }, { dims: [2, 4, 4, 4] }], samples: 40 },
   { name: 'pads larger than the kernel', op: 'Conv', attrs: { pads: [3, 0, 2, 4] }, inputs: [{ dims: [2, 2, 4, 5] }, { dims: [2, 2, 2, 2] }], samples: 40 },
+  { name: 'left pad 9, no bottom pad', op: 'Conv', attrs: { pads: [0, 9, 0, 0] }, inputs: [{ dims: [3, 1, 2, 4] }, { dims: [2, 1, 2, 2] }], samples: 40 },
+  { name: 'left pad 40, no bottom pad', op: 'Conv', attrs: { pads: [0, 40, 0, 0] }, inputs: [{ dims: [2, 2, 2, 4] }, { dims: [3, 2, 2, 2] }], samples: 40 },
   // 2 * 8 planes of 42 x 42 doubles per image: 3 images per 512 KB group, so groups of 3 + 2.
   { name: 'N5 in two groups', op: 'Conv', attrs: { pads: [1, 1, 1, 1] }, inputs: [{ dims: [5, 1, 40, 40] }, { dims: [8, 1, 3, 3] }], samples: 30 },
   { name: 'only W', op: 'Conv', attrs: { pads: [1, 0, 0, 1] }, inputs: [{ dims: [2, 3, 5, 5] }, { dims: [4, 3, 3, 3] }], wrt: [1] },

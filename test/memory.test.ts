@@ -9,7 +9,7 @@ import { loadAddon } from '../src/engine/addon.js';
 import { EngineModel } from '../src/engine/model.js';
 import { sensitivity } from '../src/index.js';
 import type { Graph } from '../src/onnx/types.js';
-import { fisherFloor } from '../bench/memory.js';
+import { fisherFloor } from './helpers/memory.js';
 import { MODELS } from './helpers/models.js';
 import { randomFloats } from './helpers/random.js';
 

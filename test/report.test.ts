@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { renderReport, writeReport, type ReportInput } from '../src/report/html.js';
 import { COLORS } from '../src/report/charts.js';
-import { colorPixels, decodePng } from './helpers/png.js';
+import { colorPixels, decodePng, type Image } from './helpers/png.js';
 import type { SensitivityJson } from '../src/fisher/report.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'onnx-fit-report-'));
@@ -28,6 +28,34 @@ const sens: SensitivityJson = {
     activation: { name: `a${i}`, count: 10, min: 0, max: 2, fisherTrace: 10 ** (1 - i / 2), stdError: null },
   })),
 };
+
+/** Connected blobs (4-neighbour) of one color: pixel count and center of each. */
+function blobs(img: Image, hex: string, tol = 6): { count: number; x: number; y: number }[] {
+  const rgb = [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16));
+  const on = (x: number, y: number) => rgb.every((c, k) => Math.abs(img.rgba[(y * img.width + x) * 4 + k]! - c) <= tol);
+  const seen = new Uint8Array(img.width * img.height);
+  const out: { count: number; x: number; y: number }[] = [];
+  for (let y0 = 0; y0 < img.height; y0++)
+    for (let x0 = 0; x0 < img.width; x0++) {
+      if (seen[y0 * img.width + x0] || !on(x0, y0)) continue;
+      seen[y0 * img.width + x0] = 1;
+      const stack = [[x0, y0]];
+      let [count, sx, sy] = [0, 0, 0];
+      while (stack.length) {
+        const [x, y] = stack.pop()!;
+        count++;
+        sx += x!;
+        sy += y!;
+        for (const [u, v] of [[x! + 1, y!], [x! - 1, y!], [x!, y! + 1], [x!, y! - 1]] as const) {
+          if (u < 0 || v < 0 || u >= img.width || v >= img.height || seen[v * img.width + u] || !on(u, v)) continue;
+          seen[v * img.width + u] = 1;
+          stack.push([u, v]);
+        }
+      }
+      out.push({ count, x: sx / count, y: sy / count });
+    }
+  return out;
+}
 
 function screenshot(input: ReportInput, name: string) {
   const html = join(dir, `${name}.html`);
@@ -79,6 +107,15 @@ t.test('validation scatter and compression curves', { skip: !chromium && 'no chr
   t.ok(p.count > 20 * 30, `20 scatter points drawn (${p.count} px)`);
   // accuracy falls as FIT grows: the purple points run from top left to bottom right
   t.ok(p.x1 - p.x0 > 300 && p.y1 - p.y0 > 150, 'points spread over the chart');
+  // Orientation, from the 20 drawn circles (r = 4; the legend's 10 x 10 square of the same color is
+  // the one larger blob, left out): sorted by x, their y grows, so the leftmost point (lowest FIT,
+  // accuracy 0.9) is the highest on screen and the rightmost (highest FIT, 0.71) the lowest.
+  const dots = blobs(img, COLORS.point).filter((b) => b.count < 64).sort((a, b) => a.x - b.x);
+  t.equal(dots.length, 20, `20 circles found (${dots.map((d) => d.count).join(' ')} px)`);
+  const [first, last] = [dots[0]!, dots.at(-1)!];
+  t.ok(last.x - first.x > 300 && last.y - first.y > 150, `points spread from (${first.x.toFixed(0)}, ${first.y.toFixed(0)}) to (${last.x.toFixed(0)}, ${last.y.toFixed(0)})`);
+  t.ok(first.y < last.y, `leftmost point at y ${first.y.toFixed(1)} above the rightmost at y ${last.y.toFixed(1)}`);
+  t.ok(dots.every((d, i) => i === 0 || (d.x > dots[i - 1]!.x && d.y > dots[i - 1]!.y)), 'top left to bottom right: y grows with x at every point');
   const c1 = colorPixels(img, COLORS.chosen);
   const c2 = colorPixels(img, COLORS.baseline[0]);
   t.ok(c1.count > 100 && c2.count > 100, 'both curves drawn');

@@ -76,15 +76,6 @@ std::vector<int> ints(const Napi::Value& v, const std::string& what) {
   return std::vector<int>(d.begin(), d.end());
 }
 
-template <typename Arr, typename T>
-Arr toJs(Napi::Env env, const T* data, size_t n) {
-  Arr a = Arr::New(env, n);
-  if (n) std::memcpy(a.Data(), data, n * sizeof(T));
-  return a;
-}
-
-Napi::Float64Array f64(Napi::Env env, const std::vector<double>& v) { return toJs<Napi::Float64Array>(env, v.data(), v.size()); }
-
 struct SetState {
   std::vector<std::vector<float>> w;
   std::vector<std::vector<double>> f;

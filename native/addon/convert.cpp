@@ -24,10 +24,26 @@ const char* errorCodeName(ErrorCode c) {
   return "ERR_ENGINE_INTERNAL";
 }
 
-void throwEngineError(Napi::Env env, const EngineError& e) {
+Napi::Error engineErrorToJs(Napi::Env env, const EngineError& e) {
   Napi::Error err = Napi::Error::New(env, e.what());
   err.Set("code", Napi::String::New(env, errorCodeName(e.code())));
-  throw err;
+  return err;
+}
+
+void throwEngineError(Napi::Env env, const EngineError& e) { throw engineErrorToJs(env, e); }
+
+EngineError currentEngineError() {
+  try {
+    throw;
+  } catch (const EngineError& e) {
+    return e;
+  } catch (const std::bad_alloc&) {
+    return EngineError(ErrorCode::Internal, "out of memory");
+  } catch (const std::exception& e) {
+    return EngineError(ErrorCode::Internal, e.what());
+  } catch (...) {
+    return EngineError(ErrorCode::Internal, "unknown error");
+  }
 }
 
 static EngineError bad(const std::string& msg) { return EngineError(ErrorCode::InvalidGraph, msg); }

@@ -4,6 +4,7 @@
 
 #include <napi.h>
 
+#include <cstring>
 #include <memory>
 #include <vector>
 
@@ -21,8 +22,24 @@ fit::Tensor tensorFromJs(const Napi::Value& v, const std::string& what);
 // Copies a tensor into a fresh {dims, type, data} object.
 Napi::Object tensorToJs(Napi::Env env, const fit::Tensor& t);
 
-// Throws a JS Error carrying `code` for an engine error.
+// A fresh typed array (Arr, e.g. Napi::Float64Array) holding a copy of data[0, n).
+template <typename Arr, typename T>
+Arr toJs(Napi::Env env, const T* data, size_t n) {
+  Arr a = Arr::New(env, n);
+  if (n) std::memcpy(a.Data(), data, n * sizeof(T));
+  return a;
+}
+inline Napi::Float64Array f64(Napi::Env env, const std::vector<double>& v) {
+  return toJs<Napi::Float64Array>(env, v.data(), v.size());
+}
+
+// The JS Error carrying `code` for an engine error; throwEngineError throws it.
+Napi::Error engineErrorToJs(Napi::Env env, const fit::EngineError& e);
 [[noreturn]] void throwEngineError(Napi::Env env, const fit::EngineError& e);
 const char* errorCodeName(fit::ErrorCode c);
+
+// Inside a catch block: the exception in flight as an EngineError (bad_alloc -> "out of memory",
+// other exceptions -> Internal with their message).
+fit::EngineError currentEngineError();
 
 }  // namespace fitaddon

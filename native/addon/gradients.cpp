@@ -30,7 +30,6 @@ struct GradJob {
   uint64_t seed = 0;
   fit::BackwardRequest req;
   std::vector<int> ranges;  // values whose min/max after forward are returned
-  bool layerInputSquares = false;  // return per-sample sums of squares instead of the gradients
   // With accumulators (one per layer, borrowed from JS): acc += scale * (per-sample squared weight
   // gradients) in place, and only the per-layer sums of what was added are returned.
   std::vector<std::pair<double*, int64_t>> sqAccumulators;
@@ -39,9 +38,6 @@ struct GradJob {
 
 struct GradOut {
   std::vector<double> ranges;  // min, max per requested value
-  bool layerInputSquares = false;
-  std::vector<std::vector<double>> layerSquares;  // per layer, per sample: sum_k (d l_i / d a_ik)^2
-  bool perSampleSquares = false;
   std::vector<Tensor> outputs;
   std::vector<double> loss;
   Tensor targets;
@@ -65,7 +61,6 @@ Tensor toCompute(const Tensor& t) {
 template <typename T>
 GradOut runWith(fit::Executor<T>& ex, GradJob& job, const std::atomic<bool>* abort) {
   GradOut out;
-  out.perSampleSquares = job.req.perSampleSquares;
   ex.setKeepValues(true);
   std::vector<int> pinned = job.ranges;
   if (job.hasLoss) pinned.push_back(job.lossValue);
@@ -97,15 +92,6 @@ GradOut runWith(fit::Executor<T>& ex, GradJob& job, const std::atomic<bool>* abo
   return out;
 }
 
-// The executor computed per-sample sums of squares of each layer's input gradient (axis 0 =
-// samples) as the gradients appeared; the gradients themselves were never kept, so nothing of
-// activation size crosses into JavaScript.
-void takeLayerSquares(GradOut& out) {
-  out.layerInputSquares = true;
-  out.layerSquares = std::move(out.res.layerInputSquares);
-  out.res.layerInputGrads.clear();
-}
-
 // Adds job.sqScale * sqWeightGrads[i] into accumulator i and drops the squares.
 template <typename T>
 void accumulateSquares(GradOut& out, const GradJob& job) {
@@ -122,8 +108,8 @@ void accumulateSquares(GradOut& out, const GradJob& job) {
   for (size_t i = 0; i < sq.size(); ++i) {
     const auto [acc, n] = job.sqAccumulators[i];
     out.sqSums.push_back(n ? fit::kernels::accumulateScaled(sq[i].template data<T>(), n, job.sqScale, acc) : 0.0);
-    sq[i] = Tensor();
   }
+  sq.clear();
 }
 
 GradOut runGradients(Model::State& s, GradJob& job) {
@@ -133,13 +119,11 @@ GradOut runGradients(Model::State& s, GradJob& job) {
   if (job.f64) {
     if (!s.exec64) s.exec64 = std::make_unique<fit::Executor<double>>(s.graph);
     out = runWith(*s.exec64, job, &s.abort);
-    if (job.layerInputSquares) takeLayerSquares(out);
     if (!job.sqAccumulators.empty()) accumulateSquares<double>(out, job);
     return out;
   }
   if (!s.exec32) s.exec32 = std::make_unique<fit::Executor<float>>(s.graph);
   out = runWith(*s.exec32, job, &s.abort);
-  if (job.layerInputSquares) takeLayerSquares(out);
   if (!job.sqAccumulators.empty()) accumulateSquares<float>(out, job);
   return out;
 }
@@ -212,8 +196,7 @@ GradJob parseJob(const Napi::CallbackInfo& info, const fit::Graph& g, std::vecto
     }
   }
   job.req.perSampleSquares = r.Get("perSampleSquares").ToBoolean().Value();
-  job.layerInputSquares = r.Get("layerInputSquares").ToBoolean().Value();
-  job.req.layerInputSquares = job.layerInputSquares;
+  job.req.layerInputSquares = r.Get("layerInputSquares").ToBoolean().Value();
   Napi::Value accs = r.Get("sqWeightAccumulators");
   if (accs.IsArray()) {
     if (!job.req.perSampleSquares) throw EngineError(ErrorCode::InvalidInput, "sqWeightAccumulators need perSampleSquares");
@@ -248,33 +231,18 @@ Napi::Array tensorsToJs(Napi::Env env, const std::vector<Tensor>& ts) {
 Napi::Object outToJs(Napi::Env env, const GradOut& o) {
   Napi::Object r = Napi::Object::New(env);
   r.Set("outputs", tensorsToJs(env, o.outputs));
-  Napi::Float64Array loss = Napi::Float64Array::New(env, o.loss.size());
-  if (!o.loss.empty()) std::memcpy(loss.Data(), o.loss.data(), o.loss.size() * sizeof(double));
-  r.Set("loss", loss);
+  r.Set("loss", f64(env, o.loss));
   if (o.targets.ptr) r.Set("targets", tensorToJs(env, o.targets));
   r.Set("grads", tensorsToJs(env, o.res.grads));
-  Napi::Float64Array ranges = Napi::Float64Array::New(env, o.ranges.size());
-  if (!o.ranges.empty()) std::memcpy(ranges.Data(), o.ranges.data(), o.ranges.size() * sizeof(double));
-  r.Set("ranges", ranges);
-  if (o.layerInputSquares) {
-    Napi::Array sq = Napi::Array::New(env, o.layerSquares.size());
-    for (size_t i = 0; i < o.layerSquares.size(); ++i) {
-      const auto& v = o.layerSquares[i];
-      Napi::Float64Array a = Napi::Float64Array::New(env, v.size());
-      if (!v.empty()) std::memcpy(a.Data(), v.data(), v.size() * sizeof(double));
-      sq.Set(static_cast<uint32_t>(i), a);
-    }
-    r.Set("layerInputSquares", sq);
-    r.Set("layerInputGrads", Napi::Array::New(env));
-  } else {
-    r.Set("layerInputGrads", tensorsToJs(env, o.res.layerInputGrads));
-  }
-  r.Set("sqWeightGrads", o.perSampleSquares && !o.accumulated ? tensorsToJs(env, o.res.sqWeightGrads) : Napi::Array::New(env));
-  if (o.accumulated) {
-    Napi::Float64Array sums = Napi::Float64Array::New(env, o.sqSums.size());
-    if (!o.sqSums.empty()) std::memcpy(sums.Data(), o.sqSums.data(), o.sqSums.size() * sizeof(double));
-    r.Set("sqWeightSums", sums);
-  }
+  r.Set("ranges", f64(env, o.ranges));
+  // Each of these is empty unless requested (layerInputSquares replaces layerInputGrads, and
+  // accumulators replace sqWeightGrads by sqWeightSums).
+  Napi::Array sq = Napi::Array::New(env, o.res.layerInputSquares.size());
+  for (size_t i = 0; i < o.res.layerInputSquares.size(); ++i) sq.Set(static_cast<uint32_t>(i), f64(env, o.res.layerInputSquares[i]));
+  r.Set("layerInputSquares", sq);
+  r.Set("layerInputGrads", tensorsToJs(env, o.res.layerInputGrads));
+  r.Set("sqWeightGrads", tensorsToJs(env, o.res.sqWeightGrads));
+  if (o.accumulated) r.Set("sqWeightSums", f64(env, o.sqSums));
   return r;
 }
 

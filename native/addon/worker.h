@@ -30,7 +30,7 @@ class PromiseWorker : public Napi::AsyncWorker {
   void OnError(const Napi::Error& e) final;
 
   Napi::Promise::Deferred deferred_;
-  fit::ErrorCode code_ = fit::ErrorCode::Internal;
+  fit::EngineError error_{fit::ErrorCode::Internal, ""};
 };
 
 }  // namespace fitaddon

@@ -152,19 +152,12 @@ BackwardResult Executor<T>::backward(const BackwardRequest& request, const std::
   }
 
   BackwardResult res;
-  res.layerInputGrads.resize(req.layers.size());
+  // Either the layers' input gradients or their per-sample sums of squares (axis 0 = samples).
   if (req.layerInputSquares) res.layerInputSquares.resize(req.layers.size());
+  else res.layerInputGrads.resize(req.layers.size());
   std::vector<char> layerSeen(req.layers.size(), 0);
-  // Per-sample sums of squares of a layer's input gradient (axis 0 = samples).
-  auto squaresOf = [](const Tensor& t) {
-    std::vector<double> sums;
-    if (!t.dims.empty() && t.dims[0] > 0) {
-      sums.assign(static_cast<size_t>(t.dims[0]), 0.0);
-      if (t.ptr) kernels::rowSquares(t.template data<T>(), t.dims[0], t.numel() / t.dims[0], sums.data());
-    }
-    return sums;
-  };
-  res.sqWeightGrads.resize(req.layers.size());
+  auto samplesOf = [](const Dims& d) { return d.empty() ? int64_t(0) : std::max<int64_t>(d[0], 0); };
+  if (req.perSampleSquares) res.sqWeightGrads.resize(req.layers.size());
   std::vector<Tensor> gin;
   static const bool profiling = std::getenv("FIT_PROFILE") != nullptr;
   std::map<std::string, double> prof;
@@ -226,8 +219,12 @@ BackwardResult Executor<T>::backward(const BackwardRequest& request, const std::
                                                      dimsToString(valueDims_[id]));
         if (layer >= 0 && static_cast<int>(i) == req.layers[layer].dataInput) {
           layerSeen[layer] = 1;
-          if (req.layerInputSquares) res.layerInputSquares[layer] = squaresOf(gi);
-          else res.layerInputGrads[layer] = gi;  // shared: accumulation into grads[id] copies on write
+          if (req.layerInputSquares) {
+            auto& sums = res.layerInputSquares[layer];
+            const int64_t rows = samplesOf(gi.dims);
+            sums.assign(static_cast<size_t>(rows), 0.0);
+            if (rows > 0 && gi.ptr) kernels::rowSquares(gi.template data<T>(), rows, gi.numel() / rows, sums.data());
+          } else res.layerInputGrads[layer] = gi;  // shared: accumulation into grads[id] copies on write
         }
         if (grads[id].ptr) accumulate<T>(grads[id], gi);
         else grads[id] = std::move(gi);
@@ -236,9 +233,8 @@ BackwardResult Executor<T>::backward(const BackwardRequest& request, const std::
     if (layer >= 0 && !layerSeen[layer]) {  // nothing flowed into the layer's input: zeros
       layerSeen[layer] = 1;
       const int a = n.inputs[req.layers[layer].dataInput];
-      Tensor z = Tensor::zeros(DTypeOf<T>::value, valueDims_[a]);
-      if (req.layerInputSquares) res.layerInputSquares[layer] = squaresOf(z);
-      else res.layerInputGrads[layer] = z;
+      if (req.layerInputSquares) res.layerInputSquares[layer].assign(static_cast<size_t>(samplesOf(valueDims_[a])), 0.0);
+      else res.layerInputGrads[layer] = Tensor::zeros(DTypeOf<T>::value, valueDims_[a]);
     }
     if (profiling)
       prof[profileKey(n, valueDims_, " (bwd)")] += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();

@@ -31,7 +31,7 @@ Executor<T>::Executor(std::shared_ptr<const Graph> graph) : graph_(std::move(gra
 
 template <typename T>
 void Executor<T>::buildPlan(const std::vector<char>& keep) {
-  plan_ = makePlan(graph_, keep, true);
+  plan_ = makePlan(graph_, keep);
   const Graph& g = *plan_.graph;
   const OpRegistry& reg = OpRegistry::instance();
   defs_.clear();

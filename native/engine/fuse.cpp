@@ -74,14 +74,14 @@ Attr floatAttr(double v) {
 
 }  // namespace
 
-ExecPlan makePlan(const std::shared_ptr<const Graph>& graph, const std::vector<char>& keep, bool fuse) {
+ExecPlan makePlan(const std::shared_ptr<const Graph>& graph, const std::vector<char>& keep) {
   const Graph& g = *graph;
   ExecPlan plan;
   plan.graph = graph;
   plan.fusedAway.assign(g.values.size(), 0);
   plan.planNode.resize(g.nodes.size());
   for (size_t k = 0; k < g.nodes.size(); ++k) plan.planNode[k] = static_cast<int>(k);
-  if (!fuse || std::getenv("FIT_NO_FUSE")) return plan;
+  if (std::getenv("FIT_NO_FUSE")) return plan;
 
   const Uses u = usesOf(g);
   std::vector<int> producer(g.values.size(), -1);

@@ -19,8 +19,7 @@ struct ExecPlan {
   std::vector<char> fusedAway;         // per value: an intermediate of a fused chain
 };
 
-// fuse = false gives the original graph unchanged. FIT_NO_FUSE in the environment disables
-// fusion too (for comparisons).
-ExecPlan makePlan(const std::shared_ptr<const Graph>& graph, const std::vector<char>& keep, bool fuse);
+// FIT_NO_FUSE in the environment gives the original graph unchanged (for comparisons).
+ExecPlan makePlan(const std::shared_ptr<const Graph>& graph, const std::vector<char>& keep);
 
 }  // namespace fit

@@ -38,6 +38,11 @@ void minMax(const T* x, int64_t n, double& lo, double& hi);
 template <typename T>
 void rowSquares(const T* x, int64_t rows, int64_t per, double* out);
 
+// Folds one sample's weight gradient G[0, n) into the per-sample squares and the total:
+// sq += G^2, dw += G (either may be null).
+template <typename T>
+void foldSquares(const T* G, int64_t n, T* dw, T* sq);
+
 // acc[i] += scale * x[i] in double for i < n; returns the sum of what was added.
 template <typename T>
 double accumulateScaled(const T* x, int64_t n, double scale, double* acc);

@@ -79,6 +79,16 @@ template <typename T>
 FIT_SIMD_INLINE void store(T* p, Vec<T> v) {
   std::memcpy(p, &v, sizeof v);
 }
+// Every lane = v.
+template <typename T>
+FIT_SIMD_INLINE Vec<T> splat(T v) {
+  T lanes[kLanes<T>];
+  for (int64_t i = 0; i < kLanes<T>; ++i) lanes[i] = v;
+  return load(lanes);
+}
+
+// v rounded up to a multiple of m (m > 0).
+inline int64_t roundUp(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
 }  // namespace simd
 }  // namespace fit

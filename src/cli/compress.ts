@@ -16,12 +16,12 @@ import { basename, extname } from 'node:path';
 import { InvalidOptionError } from '../errors.js';
 import type { CompressCurve, CompressResult, CompressModelProgress, MeasuredBaseline } from '../search/compress.js';
 import type { ExportFormat } from '../onnx/write.js';
-import { collect, oneOf, parseShapes, positiveInt, writeJsonAtomic } from './options.js';
-import { dataSpec, compact } from './sensitivity.js';
+import { addDataOptions, addRunOptions, dataSpec, nonNegativeInt, numberOption, oneOf, parseShapes, positiveInt, runOptions, writeJsonAtomic, type RunCliOptions } from './options.js';
+import { compact, pct } from './format.js';
 import { table } from './inspect.js';
-import { ProgressBar } from './progress.js';
+import { ProgressBar, samplesProgress } from './progress.js';
 
-interface CompressCliOptions {
+interface CompressCliOptions extends RunCliOptions {
   input: string[];
   inputName: string[];
   labels?: string;
@@ -35,20 +35,11 @@ interface CompressCliOptions {
   format: ExportFormat;
   json?: string;
   curves?: string;
-  workers?: number;
-  maxSamples?: number;
-  batch?: number;
   seed?: number;
-  foldBn: boolean;
   baselines: boolean;
-  quiet?: boolean;
 }
 
-const fraction = (name: string) => (v: string): number => {
-  const n = Number(v);
-  if (v.trim() === '' || !(n > 0 && n <= 1)) throw new InvalidOptionError(`Expected a compression in (0, 1] (e.g. 0.1) for option ${name} but received '${v}'`);
-  return n;
-};
+const fraction = numberOption('a compression in (0, 1] (e.g. 0.1)', (n) => n > 0 && n <= 1);
 
 const fractionList = (v: string): number[] => {
   const parts = v.split(',').map((s) => s.trim());
@@ -58,7 +49,6 @@ const fractionList = (v: string): number[] => {
   return list;
 };
 
-const pct = (v: number | null | undefined) => (v === null || v === undefined ? '-' : `${(100 * v).toFixed(2)}%`);
 const ratio = (v: number | null) => (v === null ? '-' : v.toFixed(4));
 
 /** The file for one target of --targets: small.onnx -> small-t0.1.onnx */
@@ -166,21 +156,18 @@ export async function runCompress(model: string, o: CompressCliOptions): Promise
   const onProgress = (p: CompressModelProgress) => {
     if (p.phase === 'plan') return;
     if (p.phase === 'evaluate') bars.sensitivity.finish('done');
-    bars[p.phase].update({ done: p.samples, total: p.total, unit: 'samples' });
+    samplesProgress(bars[p.phase])(p);
   };
   let curve: CompressCurve;
   try {
     curve = await compressCurve(model, {
       data,
       targets,
-      foldBatchNorm: o.foldBn,
       baselines: o.baselines,
       ...(o.algorithm && { algorithm: o.algorithm }),
       ...(o.reestimate && { reestimate: o.reestimate }),
       ...(o.reestimateEvery !== undefined && { reestimateEvery: o.reestimateEvery }),
-      ...(o.workers !== undefined && { workers: o.workers }),
-      ...(o.maxSamples !== undefined && { maxSamples: o.maxSamples }),
-      ...(o.batch !== undefined && { batchSize: o.batch }),
+      ...runOptions(o),
       ...(o.seed !== undefined && { seed: o.seed }),
       ...(Object.keys(inputShapes).length > 0 && { inputShapes }),
       onProgress,
@@ -221,13 +208,16 @@ export async function runCompress(model: string, o: CompressCliOptions): Promise
 }
 
 export function registerCompress(p: Command): void {
-  p.command('compress')
+  const cmd = p
+    .command('compress')
     .description('FITCompress: plan joint pruning + quantization to a compression target, measure it beside the float model and three baselines')
-    .argument('<model>', 'model.onnx')
-    .option('--input <file>', 'calibration and evaluation inputs .npy, samples on axis 0 (a single-input model)', collect, [])
-    .option('--input-name <spec>', 'NAME=FILE.npy for each input of a model with several (repeatable)', collect, [])
-    .option('--labels <file>', 'labels .npy (accuracy); without: agreement with the float model')
-    .option('--shape <spec>', 'concrete shape for an input with dynamic non-batch dims: NAME=1x3x48x192', collect, [])
+    .argument('<model>', 'model.onnx');
+  addDataOptions(cmd, {
+    input: 'calibration and evaluation inputs .npy, samples on axis 0 (a single-input model)',
+    labels: 'labels .npy (accuracy); without: agreement with the float model',
+    shape: true,
+  });
+  cmd
     .option('--target <t>', 'compression to reach: active bytes / fp32 bytes of the quantizable weights, e.g. 0.1', fraction('--target'))
     .option('--targets <list>', 'several targets, e.g. 0.25,0.1,0.05,0.02: the accuracy/compression curve', fractionList)
     .option('--algorithm <name>', "planner: 'astar' (default) or 'greedy'", oneOf('--algorithm', ['astar', 'greedy'] as const))
@@ -238,11 +228,7 @@ export function registerCompress(p: Command): void {
     .option('--json <file>', 'write the plan(s), final bits and sparsity, measurements and baselines as JSON')
     .option('--curves <file>', 'write the accuracy/compression curves JSON (onnx-fit report --curves draws it)')
     .option('--no-baselines', 'measure the plan only')
-    .option('--batch <n>', 'samples per batch', positiveInt('--batch'))
-    .option('--max-samples <n>', 'use at most this many samples (sensitivity and evaluation)', positiveInt('--max-samples'))
-    .option('--seed <n>', 'seed of the label draws of the label-free Fisher', positiveInt('--seed'))
-    .option('--workers <n>', 'worker threads (default: one per core)', positiveInt('--workers'))
-    .option('--no-fold-bn', 'do not fold BatchNormalization')
-    .option('--quiet', 'no progress on stderr')
-    .action(runCompress);
+    .option('--seed <n>', 'seed of the label draws of the label-free Fisher', nonNegativeInt('--seed'));
+  addRunOptions(cmd, { maxSamples: 'use at most this many samples (sensitivity and evaluation)', foldBn: 'do not fold BatchNormalization' });
+  cmd.action(runCompress);
 }

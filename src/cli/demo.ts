@@ -9,7 +9,9 @@ import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { packageRoot } from '../engine/addon.js';
-import { ProgressBar } from './progress.js';
+import { pct } from './format.js';
+import { writeJsonAtomic } from './options.js';
+import { ProgressBar, samplesProgress } from './progress.js';
 import { formatSensitivity } from './sensitivity.js';
 import { table } from './inspect.js';
 
@@ -19,14 +21,11 @@ interface DemoOptions {
   quiet?: boolean;
 }
 
-const pct = (v: number | null) => (v === null ? '-' : `${(100 * v).toFixed(2)}%`);
-
 export async function runDemo(o: DemoOptions, runInspect: (model: string, x: string) => Promise<void>): Promise<void> {
   const { sensitivity } = await import('../fisher/sensitivity.js');
   const { searchMixedPrecision } = await import('../search/mixed-precision.js');
   const { createEvaluator } = await import('../eval/evaluate.js');
   const { exportModel } = await import('../onnx/write.js');
-  const { writeJsonAtomic } = await import('./options.js');
   const dir = join(packageRoot, 'assets', 'demo');
   const model = join(dir, 'cnn.onnx');
   const data = { input: join(dir, 'calib_x.npy'), labels: join(dir, 'calib_y.npy') };
@@ -37,7 +36,7 @@ export async function runDemo(o: DemoOptions, runInspect: (model: string, x: str
 
   say('\n1. Fisher sensitivity (FIT) of every quantizable layer:\n');
   let bar = new ProgressBar({ label: 'sensitivity', quiet: o.quiet });
-  const report = await sensitivity(model, { data, tolerance: 0, onProgress: (p) => bar.update({ done: p.samples, total: p.total, unit: 'samples' }) });
+  const report = await sensitivity(model, { data, tolerance: 0, onProgress: samplesProgress(bar) });
   bar.finish('done');
   if (o.json) writeJsonAtomic(o.json, report.toJSON());
   say(formatSensitivity(report.toJSON()));
@@ -50,7 +49,7 @@ export async function runDemo(o: DemoOptions, runInspect: (model: string, x: str
 
   say('\n3. Measured with onnxruntime-node (QuantizeLinear/DequantizeLinear as deployed):\n');
   bar = new ProgressBar({ label: 'evaluate', quiet: o.quiet });
-  const evaluator = await createEvaluator(model, { data, onProgress: (p) => bar.update({ done: p.samples, total: p.total, unit: 'samples' }) });
+  const evaluator = await createEvaluator(model, { data, onProgress: samplesProgress(bar) });
   let results;
   try {
     results = await evaluator.evaluateMany([search.config, uniform4]);

@@ -3,7 +3,7 @@ import { Command, Option } from 'commander';
 import { existsSync } from 'node:fs';
 import { OnnxFitError, InvalidOptionError } from '../errors.js';
 import { inspect } from '../inspect.js';
-import { collect, parseShapes, positiveInt, writeJsonAtomic } from './options.js';
+import { collect, nonNegativeInt, parseShapes, positiveInt, writeJsonAtomic } from './options.js';
 import { readNpy, toFloat32 } from '../data/npy.js';
 import type { Inputs } from '../engine/model.js';
 import { formatInspect } from './inspect.js';
@@ -61,7 +61,7 @@ export function program(): Command {
     .option('--input <file>', 'input .npy (NAME=FILE.npy for several inputs); random when omitted', collect, [])
     .option('--shape <spec>', 'concrete shape for an input with dynamic dims: NAME=1x3x48x192', collect, [])
     .addOption(new Option('--batch <n>', 'batch size for a dynamic first dim').default(2).argParser(positiveInt('--batch')))
-    .addOption(new Option('--seed <n>', 'seed of the random input').default(1).argParser(positiveInt('--seed')))
+    .addOption(new Option('--seed <n>', 'seed of the random input').default(1).argParser(nonNegativeInt('--seed')))
     .option('--json <file>', 'write the report as JSON')
     .action(runInspect);
   registerSensitivity(p);

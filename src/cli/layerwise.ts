@@ -1,14 +1,11 @@
 /** `onnx-fit layers`: layer-wise analysis — one layer quantized at a time, measured beside its FIT. */
 import type { Command } from 'commander';
-import { InvalidOptionError } from '../errors.js';
 import type { LayerTarget, LayerwiseResult } from '../eval/layerwise.js';
-import { compact, dataSpec, reportForCommand } from './sensitivity.js';
-import { collect, positiveInt } from './options.js';
-import { parseShapes, writeJsonAtomic } from './options.js';
+import { reportForCommand } from './sensitivity.js';
+import { addDataOptions, addRunOptions, dataSpec, numberOption, oneOf, parseShapes, runOptions, writeJsonAtomic, type RunCliOptions } from './options.js';
+import { compact, pct } from './format.js';
 import { table } from './inspect.js';
-import { ProgressBar } from './progress.js';
-
-const pct = (v: number | null) => (v === null ? '-' : `${(100 * v).toFixed(2)}%`);
+import { ProgressBar, samplesProgress } from './progress.js';
 
 export function formatLayerwise(r: LayerwiseResult): string {
   const rows = [...r.layers]
@@ -34,7 +31,7 @@ export function formatLayerwise(r: LayerwiseResult): string {
   ].join('\n');
 }
 
-interface LayersCliOptions {
+interface LayersCliOptions extends RunCliOptions {
   input: string[];
   inputName: string[];
   labels?: string;
@@ -44,12 +41,7 @@ interface LayersCliOptions {
   target: LayerTarget;
   flagRatio?: number;
   clip?: number;
-  batch?: number;
-  maxSamples?: number;
-  workers?: number;
-  foldBn: boolean;
   json?: string;
-  quiet?: boolean;
 }
 
 export async function runLayerwise(model: string, o: LayersCliOptions): Promise<void> {
@@ -62,46 +54,28 @@ export async function runLayerwise(model: string, o: LayersCliOptions): Promise<
     data,
     bits: o.bits,
     target: o.target,
-    foldBatchNorm: o.foldBn,
     ...(o.flagRatio !== undefined && { flagRatio: o.flagRatio }),
     ...(o.clip !== undefined && { clipPercentile: o.clip }),
-    ...(o.batch !== undefined && { batchSize: o.batch }),
-    ...(o.maxSamples !== undefined && { maxSamples: o.maxSamples }),
-    ...(o.workers !== undefined && { workers: o.workers }),
-    onProgress: (p) => bar.update({ done: p.samples, total: p.total, unit: 'samples' }),
+    ...runOptions(o),
+    onProgress: samplesProgress(bar),
   });
   bar.finish('done');
   if (o.json) writeJsonAtomic(o.json, result);
   process.stdout.write(formatLayerwise(result) + '\n');
 }
 
-const number = (option: string, ok: (n: number) => boolean, what: string) => (v: string) => {
-  const n = Number(v);
-  if (!Number.isFinite(n) || !ok(n)) throw new InvalidOptionError(`Expected ${what} for option ${option} but received '${v}'`);
-  return n;
-};
-
 export function registerLayerwise(p: Command): void {
-  p.command('layers')
+  const cmd = p
+    .command('layers')
     .description('layer-wise analysis: quantize one layer at a time, measure the damage beside its FIT, flag outliers and try local fixes')
-    .argument('<model>', 'model.onnx')
-    .option('--input <file>', 'inputs .npy, samples on axis 0 (a single-input model)', collect, [])
-    .option('--input-name <spec>', 'NAME=FILE.npy for each input of a model with several (repeatable)', collect, [])
-    .option('--labels <file>', 'labels .npy (adds the accuracy drop)')
-    .option('--shape <spec>', 'concrete shape for an input with dynamic non-batch dims: NAME=1x3x48x192', collect, [])
+    .argument('<model>', 'model.onnx');
+  addDataOptions(cmd, { input: 'inputs .npy, samples on axis 0 (a single-input model)', labels: 'labels .npy (adds the accuracy drop)', shape: true });
+  cmd
     .option('--sensitivity <file>', 'sensitivity JSON (default: computed first on the same data)')
-    .option('--bits <n>', 'the width each layer is quantized to (default 4)', number('--bits', (n) => Number.isInteger(n) && n >= 2 && n <= 15, 'an integer in [2, 15]'), 4)
-    .option('--target <what>', 'weights | activations | both (default weights)', (v: string) => {
-      if (!['weights', 'activations', 'both'].includes(v)) throw new InvalidOptionError(`Expected weights, activations or both for option --target but received '${v}'`);
-      return v as LayerTarget;
-    }, 'weights' as LayerTarget)
-    .option('--flag-ratio <r>', 'flag a layer whose damage is this many times its calibrated FIT prediction (default 4)', number('--flag-ratio', (n) => n > 1, 'a number > 1'))
-    .option('--clip <p>', 'percentile kept by the clipping fix (default 0.999)', number('--clip', (n) => n > 0 && n < 1, 'a number in (0, 1)'))
-    .option('--batch <n>', 'samples per batch', positiveInt('--batch'))
-    .option('--max-samples <n>', 'use at most this many samples', positiveInt('--max-samples'))
-    .option('--workers <n>', 'worker threads (default: one per core)', positiveInt('--workers'))
-    .option('--no-fold-bn', 'do not fold BatchNormalization (must match the sensitivity report)')
-    .option('--json <file>', 'write the analysis as JSON')
-    .option('--quiet', 'no progress on stderr')
-    .action(runLayerwise);
+    .option('--bits <n>', 'the width each layer is quantized to (default 4)', numberOption('an integer in [2, 15]', (n) => Number.isInteger(n) && n >= 2 && n <= 15)('--bits'), 4)
+    .option('--target <what>', 'weights | activations | both (default weights)', oneOf('--target', ['weights', 'activations', 'both'] as const), 'weights' as LayerTarget)
+    .option('--flag-ratio <r>', 'flag a layer whose damage is this many times its calibrated FIT prediction (default 4)', numberOption('a number > 1', (n) => Number.isFinite(n) && n > 1)('--flag-ratio'))
+    .option('--clip <p>', 'percentile kept by the clipping fix (default 0.999)', numberOption('a number in (0, 1)', (n) => n > 0 && n < 1)('--clip'));
+  addRunOptions(cmd, { foldBn: 'do not fold BatchNormalization (must match the sensitivity report)' });
+  cmd.option('--json <file>', 'write the analysis as JSON').action(runLayerwise);
 }

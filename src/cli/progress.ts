@@ -150,3 +150,8 @@ export function sensitivityState(p: SensitivityProgress, tolerance?: number): Pr
     detail: `${p.batches} ${p.batches === 1 ? 'batch' : 'batches'}, max rel. s.e. ${formatRelError(p.maxRelStdError)}${target}`,
   };
 }
+
+/** onProgress for work counted in samples: draws the samples done of the total on `bar`. */
+export function samplesProgress(bar: ProgressBar): (p: { samples: number; total?: number | undefined }) => void {
+  return (p) => bar.update({ done: p.samples, total: p.total, unit: 'samples' });
+}

@@ -7,12 +7,12 @@ import type { Command } from 'commander';
 import { writeFileAtomic } from '../atomic.js';
 import { basename } from 'node:path';
 import { InvalidOptionError } from '../errors.js';
-import { SensitivityReport } from '../fisher/report.js';
 import type { Budget, SearchResult } from '../search/mixed-precision.js';
-import { bitList, collect, parseShapes, positiveInt, positiveNumber, readJsonFile } from './options.js';
-export { bitList } from './options.js';
+import { addDataOptions, addRunOptions, bitList, collect, dataSpec, parseShapes, positiveNumber, runOptions } from './options.js';
+import { compact, metricValue } from './format.js';
 import { table } from './inspect.js';
-import { checkReportDescribesModel, compact } from './sensitivity.js';
+import { ProgressBar, samplesProgress } from './progress.js';
+import { loadReport } from './sensitivity.js';
 
 /**
  * The --json output: pretty, except one line per frontier point (there can be thousands, each
@@ -48,9 +48,9 @@ export interface SearchCliOptions {
 /** --max-drop 1% or 0.01 */
 export function parseDrop(v: string): number {
   const pct = v.trim().endsWith('%');
-  const n = Number(pct ? v.trim().slice(0, -1) : v);
-  const f = pct ? n / 100 : n;
-  if (v.trim() === '' || !Number.isFinite(f) || f < 0 || f >= 1)
+  const number = pct ? v.trim().slice(0, -1) : v;
+  const f = pct ? Number(number) / 100 : Number(number);
+  if (number.trim() === '' || !Number.isFinite(f) || f < 0 || f >= 1)
     throw new InvalidOptionError(`Expected a drop like 1% or 0.01 (in [0, 1)) for option --max-drop but received '${v}'`);
   return f;
 }
@@ -86,24 +86,23 @@ export function formatSearch(model: string, r: SearchResult): string {
   return out.join('\n');
 }
 
+/** The budget options given: '--avg-bits', '--bytes', '--bops'. */
+const budgetsGiven = (o: SearchCliOptions): string[] =>
+  (['avgBits', 'bytes', 'bops'] as const).filter((k) => o[k] !== undefined).map((k) => (k === 'avgBits' ? '--avg-bits' : `--${k}`));
+
 export async function runSearch(model: string, o: SearchCliOptions): Promise<void> {
   if (o.sensitivity === undefined) throw new InvalidOptionError('Expected --sensitivity FILE.json, the JSON written by onnx-fit sensitivity --json');
-  if (o.maxDrop !== undefined) return runBounded(model, o);
-  const given = (['avgBits', 'bytes', 'bops'] as const).filter((k) => o[k] !== undefined);
+  if (o.maxDrop !== undefined) return runBounded(model, o.sensitivity, o);
+  const given = budgetsGiven(o);
   if (given.length !== 1)
-    throw new InvalidOptionError(
-      `Expected exactly one budget, --avg-bits B, --bytes N or --bops N, but received ${given.length === 0 ? 'none' : given.map((k) => (k === 'avgBits' ? '--avg-bits' : `--${k}`)).join(' and ')}`,
-    );
+    throw new InvalidOptionError(`Expected exactly one budget, --avg-bits B, --bytes N or --bops N, but received ${given.length === 0 ? 'none' : given.join(' and ')}`);
   const budget: Budget = o.avgBits !== undefined ? { averageBits: o.avgBits } : o.bytes !== undefined ? { bytes: o.bytes } : { bops: o.bops! };
-  const report = SensitivityReport.fromJSON(readJsonFile(o.sensitivity, 'sensitivity JSON'), o.sensitivity);
 
-  // the sensitivity JSON must describe this model
-  const { readModel } = await import('../onnx/read.js');
-  const m = readModel(model);
-  checkReportDescribesModel(o.sensitivity, model, m, report.layers);
-
+  // --bops counts the MACs on the model the report is checked against: read it once
+  const m = 'bops' in budget ? (await import('../onnx/read.js')).readModel(model) : undefined;
+  const report = await loadReport(o.sensitivity, model, m);
   let macs: Record<string, number> | undefined;
-  if ('bops' in budget) {
+  if (m) {
     const { layerMacs } = await import('../search/macs.js');
     const inputShapes = parseShapes(o.shape);
     macs = layerMacs(m, Object.keys(inputShapes).length ? { inputShapes } : {});
@@ -130,37 +129,34 @@ export async function runSearch(model: string, o: SearchCliOptions): Promise<voi
 }
 
 /** --max-drop: bisection over the frontier with real evaluations (src/search/bounded.ts). */
-async function runBounded(model: string, o: SearchCliOptions): Promise<void> {
-  const { dataSpec } = await import('./sensitivity.js');
-  const { ProgressBar } = await import('./progress.js');
-  const { searchWithinDrop } = await import('../search/bounded.js');
+async function runBounded(model: string, sensitivity: string, o: SearchCliOptions): Promise<void> {
   if (o.bops !== undefined) throw new InvalidOptionError('--max-drop orders the frontier by weight bytes; drop --bops');
+  const given = budgetsGiven(o);
+  if (given.length) throw new InvalidOptionError(`--max-drop is instead of a budget (it picks the smallest frontier configuration within the drop); drop ${given.join(' and ')}`);
   const data = dataSpec(o.input ?? [], o.inputName ?? [], o.labels);
-  const report = SensitivityReport.fromJSON(readJsonFile(o.sensitivity!, 'sensitivity JSON'), o.sensitivity);
-  const { readModel } = await import('../onnx/read.js');
-  checkReportDescribesModel(o.sensitivity!, model, readModel(model), report.layers);
+  const report = await loadReport(sensitivity, model);
+  const { searchWithinDrop } = await import('../search/bounded.js');
   const bar = new ProgressBar({ label: 'evaluate', quiet: o.quiet });
   const r = await searchWithinDrop(model, report, {
     data,
     maxDrop: o.maxDrop!,
-    foldBatchNorm: report.foldBatchNorm,
     ...(o.weightBits && { weightBits: o.weightBits }),
     ...(o.activationBits && { activationBits: o.activationBits }),
-    ...(o.workers !== undefined && { workers: o.workers }),
-    ...(o.maxSamples !== undefined && { maxSamples: o.maxSamples }),
-    onProgress: (p) => bar.update({ done: p.samples, total: p.total, unit: 'samples' }),
+    // the evaluations fold BatchNorm as the report did
+    ...runOptions({ foldBn: report.foldBatchNorm, workers: o.workers, maxSamples: o.maxSamples }),
+    onProgress: samplesProgress(bar),
   });
   bar.finish('done');
-  const pctOf = (v: number) => (r.metric === 'output MSE' ? compact(v) : `${(100 * v).toFixed(2)}%`);
-  const rows = r.evaluations.map((e, i) => [String(i + 1), `${e.index + 1}/${r.frontier.length}`, e.point.averageBits.toFixed(3), int(e.point.bytes), compact(e.point.fit), pctOf(e.value), pctOf(e.damage), e.withinBound ? 'yes' : 'no']);
+  const value = (v: number) => metricValue(r.metric, v);
+  const rows = r.evaluations.map((e, i) => [String(i + 1), `${e.index + 1}/${r.frontier.length}`, e.point.averageBits.toFixed(3), int(e.point.bytes), compact(e.point.fit), value(e.value), value(e.damage), e.withinBound ? 'yes' : 'no']);
   const out = [
-    `Model ${basename(model)}: the smallest frontier configuration whose ${r.metric} drop is at most ${pctOf(r.maxDrop)} (float ${pctOf(r.float)}), by bisection`,
+    `Model ${basename(model)}: the smallest frontier configuration whose ${r.metric} drop is at most ${value(r.maxDrop)} (float ${value(r.float)}), by bisection`,
     '',
     table(rows, ['#', 'frontier point', 'avg bits', 'bytes', 'FIT', r.metric, 'drop', 'within']),
     '',
     r.point
       ? `chosen: ${r.point.averageBits.toFixed(3)} average bits, ${int(r.point.bytes)} bytes, FIT ${compact(r.point.fit)}, after ${r.evaluations.length} evaluations`
-      : `no frontier configuration stays within the bound (even the largest drops ${pctOf(r.evaluations[0]!.damage)})`,
+      : `no frontier configuration stays within the bound (even the largest drops ${value(r.evaluations[0]!.damage)})`,
   ];
   if (o.json)
     writeSearchJson(o.json, {
@@ -180,7 +176,8 @@ async function runBounded(model: string, o: SearchCliOptions): Promise<void> {
 }
 
 export function registerSearch(p: Command): void {
-  p.command('search')
+  const cmd = p
+    .command('search')
     .description('per-layer bit widths with the least FIT under a budget (exact), from a sensitivity JSON')
     .argument('<model>', 'model.onnx')
     .option('--sensitivity <file>', 'sensitivity JSON written by onnx-fit sensitivity --json')
@@ -190,12 +187,14 @@ export function registerSearch(p: Command): void {
     .option('--weight-bits <list>', 'candidate weight bit widths (default 2,3,4,5,6,8)', bitList('--weight-bits'))
     .option('--activation-bits <list>', 'candidate activation bit widths (default 8)', bitList('--activation-bits'))
     .option('--shape <spec>', 'concrete input shape for counting MACs (--bops) when dims are dynamic: NAME=1x3x48x192', collect, [])
-    .option('--max-drop <d>', 'instead of a budget: the smallest configuration whose measured accuracy drop (1 - agreement without labels) is at most this, e.g. 1% (needs --input)', parseDrop)
-    .option('--input <file>', 'with --max-drop: evaluation inputs .npy', collect, [])
-    .option('--input-name <spec>', 'with --max-drop: NAME=FILE.npy for each input of a model with several', collect, [])
-    .option('--labels <file>', 'with --max-drop: labels .npy (accuracy; without: agreement with the float model)')
-    .option('--workers <n>', 'with --max-drop: evaluation worker threads', positiveInt('--workers'))
-    .option('--quiet', 'no progress on stderr')
+    .option('--max-drop <d>', 'instead of a budget: the smallest configuration whose measured accuracy drop (1 - agreement without labels) is at most this, e.g. 1% (needs --input)', parseDrop);
+  addDataOptions(cmd, {
+    input: 'with --max-drop: evaluation inputs .npy',
+    inputName: 'with --max-drop: NAME=FILE.npy for each input of a model with several',
+    labels: 'with --max-drop: labels .npy (accuracy; without: agreement with the float model)',
+  });
+  addRunOptions(cmd, { batch: false, maxSamples: false, foldBn: false, workers: 'with --max-drop: evaluation worker threads' });
+  cmd
     .option('--json <file>', 'write { config, fit, bytes, averageBits, bops, budget, layers, frontier } as JSON (with --max-drop also every evaluation)')
     .action(runSearch);
 }

@@ -4,17 +4,31 @@
  * (the FIT of a configuration from a sensitivity JSON).
  */
 import type { Command } from 'commander';
-import { existsSync } from 'node:fs';
 import { basename } from 'node:path';
 import { AbortError, InvalidInputError, InvalidOptionError } from '../errors.js';
 import type { DataSpec } from '../data/source.js';
 import type { OnnxModel } from '../onnx/read.js';
 import type { Estimator, SensitivityOptions, SensitivityProgress } from '../fisher/sensitivity.js';
-import type { FitConfig, LayerSensitivity, SensitivityJson, SensitivityReport } from '../fisher/report.js';
+import { SensitivityReport, type SensitivityJson } from '../fisher/report.js';
 import type { LikelihoodOption } from '../fisher/head.js';
-import { collect, nonNegativeInt, nonNegativeNumber, oneOf, parseShapes, positiveInt, readJsonFile, writeJsonAtomic } from './options.js';
+import {
+  addDataOptions,
+  addRunOptions,
+  dataSpec,
+  nonNegativeInt,
+  nonNegativeNumber,
+  oneOf,
+  parseShapes,
+  positiveInt,
+  readConfigFile,
+  readJsonFile,
+  runOptions,
+  writeJsonAtomic,
+  type RunCliOptions,
+} from './options.js';
+import { compact } from './format.js';
 import { table } from './inspect.js';
-import { ProgressBar, sensitivityState } from './progress.js';
+import { ProgressBar, samplesProgress, sensitivityState } from './progress.js';
 
 // ---------------------------------------------------------------------------------------------
 // option parsers (InvalidOptionError, so main() prints one line and exits 1)
@@ -22,46 +36,8 @@ import { ProgressBar, sensitivityState } from './progress.js';
 const ESTIMATORS = ['empirical', 'sampled', 'batch'] as const;
 const LIKELIHOODS = ['auto', 'categorical', 'bernoulli', 'gaussian'] as const;
 
-/**
- * The data spec from --input / --input-name / --labels. Paths are handed to the library as they are
- * (it reads .npy files lazily, a batch at a time, and names the file in its errors).
- */
-export function dataSpec(input: string[], inputName: string[], labels?: string): DataSpec {
-  const unnamed: string[] = [];
-  const named: Record<string, string> = {};
-  const addNamed = (spec: string, option: string) => {
-    const eq = spec.indexOf('=');
-    if (eq <= 0 || eq === spec.length - 1) throw new InvalidOptionError(`Expected NAME=FILE.npy for option ${option} but received '${spec}'`);
-    const name = spec.slice(0, eq);
-    if (name in named) throw new InvalidOptionError(`Input '${name}' is given twice; pass one ${option} ${name}=FILE.npy`);
-    named[name] = spec.slice(eq + 1);
-  };
-  for (const s of input) {
-    // like inspect: --input NAME=FILE.npy names the input unless a file has that very name
-    if (s.indexOf('=') > 0 && !existsSync(s)) addNamed(s, '--input');
-    else unnamed.push(s);
-  }
-  for (const s of inputName) addNamed(s, '--input-name');
-  if (unnamed.length === 0 && Object.keys(named).length === 0)
-    throw new InvalidOptionError('Expected calibration data: pass --input FILE.npy (a single-input model) or --input-name NAME=FILE.npy for each input');
-  if (unnamed.length > 1 || (unnamed.length === 1 && Object.keys(named).length > 0))
-    throw new InvalidOptionError('With several inputs, name each one: --input-name NAME=FILE.npy (repeat it for every input)');
-  const spec: DataSpec = { input: unnamed.length ? unnamed[0]! : named };
-  if (labels !== undefined) spec.labels = labels;
-  return spec;
-}
-
 // ---------------------------------------------------------------------------------------------
 // formatting
-
-/** Three significant digits in exponent form without '+': 1.23e-4, 4.56e2, 0, -7.10e0. */
-export function compact(v: number | null | undefined): string {
-  if (v === null || v === undefined) return 'n/a';
-  if (Number.isNaN(v)) return 'nan';
-  if (!Number.isFinite(v)) return v > 0 ? 'inf' : '-inf';
-  if (v === 0) return '0';
-  return v.toExponential(2).replace('e+', 'e');
-}
 
 const withError = (trace: number, se: number | null) => `${compact(trace)} ± ${compact(se)}`;
 const range = (min: number, max: number) => `[${compact(min)}, ${compact(max)}]`;
@@ -106,23 +82,18 @@ export function formatSensitivity(r: SensitivityView): string {
 // ---------------------------------------------------------------------------------------------
 // sensitivity
 
-export interface SensitivityCliOptions {
+export interface SensitivityCliOptions extends RunCliOptions {
   input: string[];
   inputName: string[];
   labels?: string;
   shape: string[];
   estimator?: Estimator;
   likelihood?: LikelihoodOption;
-  batch?: number;
-  maxSamples?: number;
   minSamples?: number;
   tolerance?: number;
   mcSamples?: number;
-  workers?: number;
-  foldBn: boolean;
   seed?: number;
   json?: string;
-  quiet?: boolean;
 }
 
 export async function runSensitivity(model: string, o: SensitivityCliOptions): Promise<void> {
@@ -147,15 +118,12 @@ export async function runSensitivity(model: string, o: SensitivityCliOptions): P
     data,
     ...(o.estimator !== undefined && { estimator: o.estimator }),
     ...(o.likelihood !== undefined && { likelihood: o.likelihood }),
-    ...(o.batch !== undefined && { batchSize: o.batch }),
-    ...(o.maxSamples !== undefined && { maxSamples: o.maxSamples }),
     ...(o.minSamples !== undefined && { minSamples: o.minSamples }),
     ...(o.tolerance !== undefined && { tolerance: o.tolerance }),
     ...(o.mcSamples !== undefined && { mcSamples: o.mcSamples }),
     ...(o.seed !== undefined && { seed: o.seed }),
-    // default: sensitivity()'s own (one worker per core)
-    ...(o.workers !== undefined && { workers: o.workers }),
-    foldBatchNorm: o.foldBn,
+    // batch size, sample cap, workers: sensitivity()'s own defaults unless given
+    ...runOptions(o),
     ...(Object.keys(inputShapes).length > 0 && { inputShapes }),
     signal: controller.signal,
     onProgress: (p) => {
@@ -187,92 +155,8 @@ export async function runSensitivity(model: string, o: SensitivityCliOptions): P
 }
 
 // ---------------------------------------------------------------------------------------------
-// score
+// reading a sensitivity JSON (score, search, validate, layers); score
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-const describe = (v: unknown) => (v === undefined ? 'missing' : JSON.stringify(v));
-
-/** Numbers as writeJsonAtomic writes them: finite numbers, or "Infinity" / "-Infinity" / "NaN". */
-function jsonNumber(v: unknown): number | undefined {
-  if (typeof v === 'number') return v;
-  if (v === 'Infinity' || v === '-Infinity' || v === 'NaN') return Number(v);
-  return undefined;
-}
-
-/** Checks a sensitivity JSON (version 1) and returns it with its numbers restored. */
-export function parseSensitivityJson(value: unknown, file: string): SensitivityJson {
-  const bad = (field: string, expected: string, got: unknown): never => {
-    throw new InvalidInputError(`${file}: expected ${field} to be ${expected} but it is ${describe(got)}; pass the JSON written by onnx-fit sensitivity --json`);
-  };
-  if (!isObject(value)) bad('the top level', 'an object', value);
-  const v = value as Record<string, unknown>;
-  if (v.version !== 1) bad('"version"', '1 (a sensitivity JSON of version 1)', v.version);
-  if (!Array.isArray(v.layers)) bad('"layers"', 'an array', v.layers);
-  const str = (x: unknown, field: string): string => (typeof x === 'string' ? x : bad(field, 'a string', x));
-  const num = (x: unknown, field: string): number => jsonNumber(x) ?? bad(field, 'a number', x);
-  const stats = (s: unknown, field: string) => {
-    if (!isObject(s)) bad(field, 'an object', s);
-    const o = s as Record<string, unknown>;
-    const se = o.stdError;
-    return {
-      name: typeof o.name === 'string' ? o.name : '',
-      count: typeof o.count === 'number' ? o.count : 0,
-      min: num(o.min, `${field}.min`),
-      max: num(o.max, `${field}.max`),
-      fisherTrace: num(o.fisherTrace, `${field}.fisherTrace`),
-      stdError: se === null || se === undefined ? null : num(se, `${field}.stdError`),
-    };
-  };
-  const seen = new Set<string>();
-  const layers = (v.layers as unknown[]).map((l, i) => {
-    const at = `layers[${i}]`;
-    if (!isObject(l)) bad(at, 'an object', l);
-    const o = l as Record<string, unknown>;
-    const name = str(o.name, `${at}.name`);
-    if (seen.has(name)) throw new InvalidInputError(`${file}: layer '${name}' appears twice in "layers" (${at}); each layer may be listed once`);
-    seen.add(name);
-    return { name, op: typeof o.op === 'string' ? o.op : '', weight: stats(o.weight, `${at}.weight`), activation: stats(o.activation, `${at}.activation`) };
-  });
-  return {
-    version: 1,
-    model: typeof v.model === 'string' ? v.model : '',
-    estimator: typeof v.estimator === 'string' ? v.estimator : '',
-    likelihood: typeof v.likelihood === 'string' ? v.likelihood : '',
-    samples: typeof v.samples === 'number' ? v.samples : 0,
-    foldBatchNorm: typeof v.foldBatchNorm === 'boolean' ? v.foldBatchNorm : true,
-    layers,
-  };
-}
-
-/** Checks a configuration file: { "weights"?: { layer: bits }, "activations"?: { layer: bits } }. */
-export function parseConfigJson(value: unknown, file: string): Required<FitConfig> {
-  if (!isObject(value)) throw new InvalidInputError(`${file}: expected a configuration object { "weights": { layer: bits }, "activations": { layer: bits } } but it is ${describe(value)}`);
-  const part = (key: 'weights' | 'activations'): Record<string, number> => {
-    const p = value[key];
-    if (p === undefined) return {};
-    if (!isObject(p)) throw new InvalidInputError(`${file}: expected "${key}" to be an object of layer name -> bits but it is ${describe(p)}`);
-    return p as Record<string, number>;
-  };
-  const weights = part('weights');
-  const activations = part('activations');
-  if (value.weights === undefined && value.activations === undefined)
-    throw new InvalidInputError(`${file}: the configuration has neither "weights" nor "activations"; expected { "weights": { layer: bits }, "activations": { layer: bits } }`);
-  return { weights, activations };
-}
-
-/** A report that fit() can use, from the JSON (fit() needs the traces and ranges only). */
-export async function reportFromJson(j: SensitivityJson): Promise<SensitivityReport> {
-  const { SensitivityReport } = await import('../fisher/report.js');
-  const layers: LayerSensitivity[] = j.layers.map((l) => ({
-    name: l.name,
-    op: l.op,
-    weight: { ...l.weight, fisherDiagonal: new Float64Array(0), channelTraces: [], dims: [] },
-    activation: { ...l.activation },
-  }));
-  return new SensitivityReport(j.model, j.estimator, j.likelihood, j.samples, j.foldBatchNorm, layers);
-}
-
-/** Every tensor name the model holds (initializers, Constant and other node outputs). */
 /** Throws InvalidInputError unless every weight the sensitivity JSON names is a tensor of the model. */
 export function checkReportDescribesModel(file: string, modelPath: string, model: OnnxModel, layers: readonly { name: string; weight: { name: string } }[]): void {
   const g = model.proto.graph;
@@ -289,15 +173,23 @@ export function checkReportDescribesModel(file: string, modelPath: string, model
     );
 }
 
+/**
+ * The sensitivity report in `file` (the JSON of onnx-fit sensitivity --json), checked against the
+ * model at `modelPath` (read unless `onnx` is that model, already read).
+ */
+export async function loadReport(file: string, modelPath: string, onnx?: OnnxModel): Promise<SensitivityReport> {
+  const report = SensitivityReport.fromJSON(readJsonFile(file, 'sensitivity JSON'), file);
+  const m = onnx ?? (await import('../onnx/read.js')).readModel(modelPath);
+  checkReportDescribesModel(file, modelPath, m, report.layers);
+  return report;
+}
+
 export async function runScore(model: string, opts: { sensitivity?: string; config?: string; json?: string }): Promise<void> {
   if (opts.sensitivity === undefined) throw new InvalidOptionError('Expected --sensitivity FILE.json, the JSON written by onnx-fit sensitivity --json');
   if (opts.config === undefined) throw new InvalidOptionError('Expected --config FILE.json, a configuration { "weights": { layer: bits }, "activations": { layer: bits } }');
   const o = { sensitivity: opts.sensitivity, config: opts.config, json: opts.json };
-  const sens = parseSensitivityJson(readJsonFile(o.sensitivity, 'sensitivity JSON'), o.sensitivity);
-  const config = parseConfigJson(readJsonFile(o.config, 'configuration'), o.config);
-  const { readModel } = await import('../onnx/read.js');
-  checkReportDescribesModel(o.sensitivity, model, readModel(model), sens.layers);
-  const report = await reportFromJson(sens);
+  const report = await loadReport(o.sensitivity, model);
+  const config = readConfigFile(o.config);
   let fit: number;
   try {
     fit = report.fit(config);
@@ -306,7 +198,7 @@ export async function runScore(model: string, opts: { sensitivity?: string; conf
     if (e instanceof InvalidOptionError) throw new InvalidOptionError(`${o.config}: ${e.message}`, { cause: e });
     throw e;
   }
-  const parts = sens.layers
+  const parts = report.layers
     .filter((l) => config.weights[l.name] !== undefined || config.activations[l.name] !== undefined)
     .map((l) => {
       const wb = config.weights[l.name];
@@ -325,11 +217,11 @@ export async function runScore(model: string, opts: { sensitivity?: string; conf
     compact(w + a),
   ]);
   const out: string[] = [];
-  out.push(`Model ${basename(model)}, sensitivity ${basename(o.sensitivity)} (${sens.estimator || '?'} estimator, ${sens.samples} samples), configuration ${basename(o.config)}`);
+  out.push(`Model ${basename(model)}, sensitivity ${basename(o.sensitivity)} (${report.estimator || '?'} estimator, ${report.samples} samples), configuration ${basename(o.config)}`);
   out.push('');
   if (rows.length) {
     out.push(table(rows, ['layer', 'weight bits', 'weight FIT', 'activation bits', 'activation FIT', 'FIT']));
-    const left = sens.layers.length - rows.length;
+    const left = report.layers.length - rows.length;
     if (left > 0) out.push('', `${left} other ${left === 1 ? 'layer stays' : 'layers stay'} in float.`);
     out.push('');
   }
@@ -342,26 +234,29 @@ export async function runScore(model: string, opts: { sensitivity?: string; conf
 // registration
 
 export function registerSensitivity(p: Command): void {
-  p.command('sensitivity')
+  const cmd = p
+    .command('sensitivity')
     .description('per-layer Fisher traces (FIT sensitivity) over calibration data: a table sorted by sensitivity, --json for the version-1 JSON')
-    .argument('<model>', 'model.onnx')
-    .option('--input <file>', 'calibration inputs, .npy with the samples on axis 0 (a single-input model)', collect, [])
-    .option('--input-name <spec>', 'NAME=FILE.npy for each input of a model with several (repeatable)', collect, [])
-    .option('--labels <file>', 'labels .npy: class indices (integers) or regression targets (floats), one per sample')
-    .option('--shape <spec>', 'concrete shape for an input with dynamic non-batch dims: NAME=1x3x48x192', collect, [])
+    .argument('<model>', 'model.onnx');
+  addDataOptions(cmd, {
+    input: 'calibration inputs, .npy with the samples on axis 0 (a single-input model)',
+    labels: 'labels .npy: class indices (integers) or regression targets (floats), one per sample',
+    shape: true,
+  });
+  cmd
     .option('--estimator <name>', "Fisher estimator: empirical | sampled | batch (default: empirical with --labels, sampled without)", oneOf('--estimator', ESTIMATORS))
     .option('--likelihood <name>', 'auto | categorical | bernoulli | gaussian (default auto: from the graph)', oneOf('--likelihood', LIKELIHOODS))
-    .option('--batch <n>', 'samples per batch (default 32)', positiveInt('--batch'))
-    .option('--max-samples <n>', 'use at most this many samples (default: all)', positiveInt('--max-samples'))
     .option('--min-samples <n>', 'never stop before this many samples (default 64)', positiveInt('--min-samples'))
     .option('--tolerance <t>', 'stop when every relative standard error is below this (default 0.05; 0: use all data)', nonNegativeNumber('--tolerance'))
     .option('--mc-samples <n>', 'label draws per input for the sampled estimator (default 1)', positiveInt('--mc-samples'))
-    .option('--workers <n>', 'worker threads (default: one per core; 1 runs on the main thread)', positiveInt('--workers'))
-    .option('--no-fold-bn', 'do not fold BatchNormalization into the preceding Conv')
     .option('--seed <n>', 'seed of the sampled estimator (default 1)', nonNegativeInt('--seed'))
-    .option('--json <file>', 'write the report as JSON (version 1)')
-    .option('--quiet', 'no progress on stderr')
-    .action(runSensitivity);
+    .option('--json <file>', 'write the report as JSON (version 1)');
+  addRunOptions(cmd, {
+    batch: 'samples per batch (default 32)',
+    maxSamples: 'use at most this many samples (default: all)',
+    workers: 'worker threads (default: one per core; 1 runs on the main thread)',
+  });
+  cmd.action(runSensitivity);
 }
 
 export function registerScore(p: Command): void {
@@ -385,19 +280,17 @@ export async function reportForCommand(
   inputShapes: Record<string, number[]>,
   command: string,
 ): Promise<SensitivityReport> {
-  const { SensitivityReport: Report } = await import('../fisher/report.js');
-  const { sensitivity } = await import('../fisher/sensitivity.js');
   let report: SensitivityReport;
-  if (o.sensitivity) report = Report.fromJSON(readJsonFile(o.sensitivity, 'sensitivity JSON'), o.sensitivity);
+  if (o.sensitivity) report = await loadReport(o.sensitivity, model);
   else {
+    const { sensitivity } = await import('../fisher/sensitivity.js');
     const bar = new ProgressBar({ label: 'sensitivity', quiet: o.quiet });
     report = await sensitivity(model, {
       data,
-      foldBatchNorm: o.foldBn,
-      ...(o.workers !== undefined && { workers: o.workers }),
-      ...(o.maxSamples !== undefined && { maxSamples: o.maxSamples }),
+      // the command's --batch is for its evaluations; the sensitivity keeps its own default
+      ...runOptions({ foldBn: o.foldBn, workers: o.workers, maxSamples: o.maxSamples }),
       ...(Object.keys(inputShapes).length > 0 && { inputShapes }),
-      onProgress: (p) => bar.update({ done: p.samples, total: p.total, unit: 'samples' }),
+      onProgress: samplesProgress(bar),
     });
     bar.finish('done');
   }

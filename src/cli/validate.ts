@@ -3,15 +3,14 @@
  * configurations, their FIT and measured metric, Spearman and Kendall rank correlations.
  */
 import type { Command } from 'commander';
-import { compact, dataSpec, reportForCommand } from './sensitivity.js';
-import { bitList, collect, nonNegativeInt, positiveInt } from './options.js';
-import { parseShapes, writeJsonAtomic } from './options.js';
+import { reportForCommand } from './sensitivity.js';
+import { addDataOptions, addRunOptions, bitList, dataSpec, nonNegativeInt, parseShapes, positiveInt, runOptions, writeJsonAtomic, type RunCliOptions } from './options.js';
+import { compact, metricValue, pct } from './format.js';
 import { table } from './inspect.js';
-import { ProgressBar } from './progress.js';
+import { ProgressBar, samplesProgress } from './progress.js';
 import type { ValidationResult } from '../eval/validate.js';
 
-
-interface ValidateCliOptions {
+interface ValidateCliOptions extends RunCliOptions {
   input: string[];
   inputName: string[];
   labels?: string;
@@ -21,17 +20,12 @@ interface ValidateCliOptions {
   weightBits?: number[];
   activationBits?: number[];
   seed: number;
-  batch?: number;
-  maxSamples?: number;
-  workers?: number;
-  foldBn: boolean;
   json?: string;
-  quiet?: boolean;
 }
 
 export function formatValidation(v: ValidationResult): string {
-  const rows = v.configs.map((c, i) => [String(i + 1), c.averageBits.toFixed(2), compact(c.fit), v.metric === 'output MSE' ? compact(c.value) : (100 * c.value).toFixed(2) + '%', compact(c.damage), c.kl === null ? '-' : compact(c.kl)]);
-  const floatText = v.metric === 'accuracy' ? ` (float model ${(100 * v.float).toFixed(2)}%)` : '';
+  const rows = v.configs.map((c, i) => [String(i + 1), c.averageBits.toFixed(2), compact(c.fit), metricValue(v.metric, c.value), compact(c.damage), c.kl === null ? '-' : compact(c.kl)]);
+  const floatText = v.metric === 'accuracy' ? ` (float model ${pct(v.float)})` : '';
   return [
     `${v.configs.length} random configurations on ${v.samples} samples; metric: ${v.metric}${floatText}`,
     '',
@@ -51,13 +45,10 @@ export async function runValidate(model: string, o: ValidateCliOptions): Promise
     data,
     configs: o.configs,
     seed: o.seed,
-    foldBatchNorm: o.foldBn,
     ...(o.weightBits && { weightBits: o.weightBits }),
     ...(o.activationBits && { activationBits: o.activationBits }),
-    ...(o.batch !== undefined && { batchSize: o.batch }),
-    ...(o.maxSamples !== undefined && { maxSamples: o.maxSamples }),
-    ...(o.workers !== undefined && { workers: o.workers }),
-    onProgress: (p) => bar.update({ done: p.samples, total: p.total, unit: 'samples' }),
+    ...runOptions(o),
+    onProgress: samplesProgress(bar),
   });
   bar.finish('done');
   if (o.json) writeJsonAtomic(o.json, result);
@@ -65,23 +56,17 @@ export async function runValidate(model: string, o: ValidateCliOptions): Promise
 }
 
 export function registerValidate(p: Command): void {
-  p.command('validate')
+  const cmd = p
+    .command('validate')
     .description("the FIT paper's protocol: N random configurations, their FIT and measured accuracy (onnxruntime-node), Spearman and Kendall")
-    .argument('<model>', 'model.onnx')
-    .option('--input <file>', 'inputs .npy, samples on axis 0 (a single-input model)', collect, [])
-    .option('--input-name <spec>', 'NAME=FILE.npy for each input of a model with several (repeatable)', collect, [])
-    .option('--labels <file>', 'labels .npy (accuracy); without: agreement with the float model')
-    .option('--shape <spec>', 'concrete shape for an input with dynamic non-batch dims: NAME=1x3x48x192', collect, [])
+    .argument('<model>', 'model.onnx');
+  addDataOptions(cmd, { input: 'inputs .npy, samples on axis 0 (a single-input model)', labels: 'labels .npy (accuracy); without: agreement with the float model', shape: true });
+  cmd
     .option('--sensitivity <file>', 'sensitivity JSON (default: computed first on the same data)')
     .option('--configs <n>', 'random configurations (default 20)', positiveInt('--configs'), 20)
     .option('--weight-bits <list>', 'weight bit widths to draw from (default 3,4,5,6,8)', bitList('--weight-bits'))
     .option('--activation-bits <list>', 'activation bit widths to draw from (default 8)', bitList('--activation-bits'))
-    .option('--seed <n>', 'seed of the configurations (default 1)', nonNegativeInt('--seed'), 1)
-    .option('--batch <n>', 'samples per batch', positiveInt('--batch'))
-    .option('--max-samples <n>', 'use at most this many samples', positiveInt('--max-samples'))
-    .option('--workers <n>', 'worker threads (default: one per core)', positiveInt('--workers'))
-    .option('--no-fold-bn', 'do not fold BatchNormalization (must match the sensitivity report)')
-    .option('--json <file>', 'write the configurations, their FIT and measurements, and the correlations as JSON')
-    .option('--quiet', 'no progress on stderr')
-    .action(runValidate);
+    .option('--seed <n>', 'seed of the configurations (default 1)', nonNegativeInt('--seed'), 1);
+  addRunOptions(cmd, { foldBn: 'do not fold BatchNormalization (must match the sensitivity report)' });
+  cmd.option('--json <file>', 'write the configurations, their FIT and measurements, and the correlations as JSON').action(runValidate);
 }

@@ -10,6 +10,8 @@ import { availableParallelism } from 'node:os';
 import { MessageChannel } from 'node:worker_threads';
 import { AbortError, InvalidOptionError, restoreWorkerError } from '../errors.js';
 import { openData, type DataSpec } from '../data/source.js';
+import { positiveInt } from '../data/validate.js';
+import { shareArray, shareData } from '../engine/share.js';
 import { decodeModel } from '../onnx/proto.js';
 import { checkConfig, type QuantConfig } from '../onnx/quantize.js';
 import { checkMasks, type WeightMasks } from '../onnx/masks.js';
@@ -64,19 +66,9 @@ const CACHE_LIMIT = 512 * 1024 * 1024;
 /** Quantized models per pass (each worker holds one session per model). */
 const MODELS_PER_PASS = 8;
 
-const shareBytes = (b: Uint8Array): Uint8Array => {
-  const out = new Uint8Array(new SharedArrayBuffer(b.length));
-  out.set(b);
-  return out;
-};
 let nextId = 0;
-const shared = (b: Uint8Array): SharedModel => ({ id: `${process.pid}-${Date.now()}-${nextId++}`, bytes: shareBytes(b) });
+const shared = (b: Uint8Array): SharedModel => ({ id: `${process.pid}-${Date.now()}-${nextId++}`, bytes: shareArray(b) });
 
-function positive(name: string, v: unknown, def: number): number {
-  if (v === undefined) return def;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new InvalidOptionError(`Expected a positive integer for option ${name} but received ${String(v)}`);
-  return v;
-}
 
 export interface Evaluator {
   readonly model: string;
@@ -99,8 +91,8 @@ export async function createEvaluator(model: string | Uint8Array, opts: Evaluate
       'Expected data that can be read more than once for evaluate (a probe, the float run and every configuration read it) but received a one-shot iterator (a generator object); ' +
         'pass arrays, .npy paths, or an iterable whose iterator starts over, e.g. an array of batches or { [Symbol.asyncIterator]: () => gen() }',
     );
-  const batchReq = positive('batchSize', opts.batchSize, 64);
-  const workersReq = positive('workers', opts.workers, availableParallelism());
+  const batchReq = positiveInt('batchSize', opts.batchSize, true) ?? 64;
+  const workersReq = positiveInt('workers', opts.workers, true) ?? availableParallelism();
   if (opts.signal?.aborted) throw new AbortError('evaluate() was aborted before it started');
   const prepared: PreparedModel = prepareQuantization(model, { foldBatchNorm: opts.foldBatchNorm });
   checkMasks(opts.masks, prepared.layers, prepared.name);
@@ -132,6 +124,8 @@ export async function createEvaluator(model: string | Uint8Array, opts: Evaluate
       ? { values: new Float32Array(new SharedArrayBuffer(total * size * 4)), filled: new Int32Array(new SharedArrayBuffer(4)) }
       : undefined;
   const pool = workers > 1 ? evalPool(workers) : undefined;
+  // in-memory data moved to shared memory once, not copied to every worker on every pass
+  const data = workers > 1 ? shareData(opts.data) : opts.data;
   let ranges: Map<string, Range> | undefined;
   let closed = false;
 
@@ -142,7 +136,7 @@ export async function createEvaluator(model: string | Uint8Array, opts: Evaluate
   };
 
   const pass = async (models: SharedModel[]): Promise<MetricAcc[]> => {
-    const base = { float: floatModel, models, data: opts.data, inputs, batchSize, maxSamples: opts.maxSamples, head, workers, cache };
+    const base = { float: floatModel, models, data, inputs, batchSize, maxSamples: opts.maxSamples, head, workers, cache };
     let done = 0;
     const onBatch = (n: number) => {
       done += n;

@@ -13,6 +13,7 @@ import type { FitConfig, SensitivityReport } from '../fisher/report.js';
 import { createEvaluator, type EvaluateOptions, type EvaluationResult } from './evaluate.js';
 import { kendall, spearman } from './rank.js';
 import { xorshift32 } from '../random.js';
+import { bitList } from '../search/options.js';
 
 export interface ValidateOptions extends EvaluateOptions {
   /** random configurations to measure (default 20) */
@@ -52,12 +53,6 @@ export interface ValidationResult {
   configs: ValidatedConfig[];
 }
 
-function bitsList(name: string, v: unknown, def: number[], allowEmpty: boolean): number[] {
-  if (v === undefined) return def;
-  if (!Array.isArray(v) || (!allowEmpty && v.length === 0) || v.some((b) => !Number.isInteger(b) || b < 2 || b > 16))
-    throw new InvalidOptionError(`Expected ${allowEmpty ? 'a' : 'a non-empty'} list of integer bit widths in [2, 16] for option ${name} but received ${JSON.stringify(v)}`);
-  return [...new Set(v as number[])].sort((a, b) => a - b);
-}
 
 /** `n` random configurations over the report's layers (each layer's bits drawn uniformly). */
 export function randomConfigs(report: SensitivityReport, n: number, weightBits: number[], activationBits: number[], seed: number): FitConfig[] {
@@ -96,8 +91,8 @@ export async function validate(model: string | Uint8Array, report: SensitivityRe
   if (!Number.isInteger(n) || n < 2) throw new InvalidOptionError(`Expected an integer >= 2 for option configs but received ${String(opts.configs)}`);
   const seed = opts.seed ?? 1;
   if (!Number.isInteger(seed) || seed < 0) throw new InvalidOptionError(`Expected a non-negative integer for option seed but received ${String(opts.seed)}`);
-  const wb = bitsList('weightBits', opts.weightBits, [3, 4, 5, 6, 8], false);
-  const ab = bitsList('activationBits', opts.activationBits, [8], true);
+  const wb = bitList(opts.weightBits, 'weightBits', [3, 4, 5, 6, 8]);
+  const ab = bitList(opts.activationBits, 'activationBits', [8], true);
   const configs = randomConfigs(report, n, wb, ab, seed);
   const fits = configs.map((c) => report.fit(c));
   const evaluator = await createEvaluator(model, opts);

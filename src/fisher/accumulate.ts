@@ -121,10 +121,6 @@ export class EngineCache {
     }
     return g;
   }
-  /** Replaces the prepared graphs (e.g. by their shared-memory copies) before any engine is built. */
-  replaceGraphs(graphs: Record<string, PreparedGraph>): void {
-    for (const [k, g] of Object.entries(graphs)) this.graphs.set(k, g);
-  }
   get(shapes: Record<string, readonly number[]>): Prepared {
     const key = shapesKey(shapes);
     let p = this.cache.get(key);
@@ -235,11 +231,12 @@ export async function accumulateBatch(p: Prepared, accs: LayerAcc[], batch: Batc
   };
   if (opts.estimator !== 'sampled') checkClassLabels(p, batch, n);
   const draws = opts.estimator === 'sampled' ? opts.mcSamples : 1;
+  const scale = 1 / draws;
   // The weight Fisher diagonal is summed by the engine into the accumulators in place (no weight-
   // sized array per batch); the batch estimator squares the batch gradient here instead.
   if (opts.estimator !== 'batch') {
     req.sqWeightAccumulators = accs.map((a) => a.diag);
-    req.sqWeightScale = 1 / draws;
+    req.sqWeightScale = scale;
   }
   const wContrib = accs.map(() => 0);
   const aPerSample = accs.map(() => new Float64Array(n));
@@ -249,7 +246,6 @@ export async function accumulateBatch(p: Prepared, accs: LayerAcc[], batch: Batc
     const res = await compute(p.engine, batch.inputs, req);
     for (const l of res.loss)
       if (!Number.isFinite(l)) throw new InvalidInputError(`The loss is not finite on the batch starting at sample ${batch.start}; check the inputs and labels there`);
-    const scale = 1 / draws;
     p.layers.forEach((layer, li) => {
       const a = accs[li]!;
       let tr = 0;

@@ -162,8 +162,7 @@ export async function sensitivity(source: string | Uint8Array, options: Sensitiv
         const shapes = Object.fromEntries(inputs.map((i) => [i.name, [count, ...(data.sampleDims?.[i.name] ?? [])]]));
         graphs[shapesKey(shapes)] = cache.graph(shapes);
       }
-      shareGraphs(Object.values(graphs).map((g) => g.graph));
-      cache.replaceGraphs(graphs);
+      shareGraphs(Object.values(graphs).map((g) => g.graph)); // in place: the cache holds these graphs
       const task = { graphs, inputs, data: shareData(options.data), batchSize, maxSamples: options.maxSamples, pass };
       result = await runPool(task, workers, onBatch, converged, signal);
     }
@@ -171,7 +170,7 @@ export async function sensitivity(source: string | Uint8Array, options: Sensitiv
     // The report's names, shapes and weights come from a graph prepared on this thread.
     const firstBatch = data.ranges?.[0]?.count ?? batchSize;
     const shapes = Object.fromEntries(inputs.map((i) => [i.name, [firstBatch, ...(data.sampleDims?.[i.name] ?? [])]]));
-    return buildReport(model.name, cache.first() ?? cache.get(shapes), result, pass);
+    return buildReport(model.name, cache.first() ?? cache.graph(shapes), result, pass);
   } catch (e) {
     if (signal?.aborted && !(e instanceof AbortError)) throw new AbortError('sensitivity() was aborted', { cause: e });
     throw e;
@@ -237,7 +236,7 @@ async function runPool(
 }
 
 
-function buildReport(modelName: string, p: ReturnType<EngineCache['get']>, result: ShardResult, pass: PassOptions): SensitivityReport {
+function buildReport(modelName: string, p: PreparedGraph, result: ShardResult, pass: PassOptions): SensitivityReport {
   const units = pass.estimator === 'batch' ? result.batches : result.samples;
   const layers: LayerSensitivity[] = p.layers.map((layer, li) => {
     const acc = result.layers[li]!;

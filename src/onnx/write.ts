@@ -465,7 +465,6 @@ export async function quantizeModel(model: string | Uint8Array, config: QuantCon
   return applyConfig(p, config, opts, ranges);
 }
 
-/** Writes `bytes` to `path` atomically: a temp file in the same directory, fsync, rename. */
 /**
  * Quantizes `model` as `config` says and writes it to `out` (atomically; on any error nothing is
  * written and an existing `out` is left as it was). See the module comment for the formats.

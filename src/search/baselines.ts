@@ -13,7 +13,6 @@
  * Masks come from the engine's FITCompress kernels with a unit Fisher diagonal (importance w^2),
  * so ranks, ties and quantize-after-masking are exactly the planner's.
  */
-import { InvalidOptionError } from '../errors.js';
 import { CompressKernels, FLOAT_BITS, compressionRatio } from '../engine/compress.js';
 import type { SensitivityReport } from '../fisher/report.js';
 import { searchMixedPrecision } from './mixed-precision.js';
@@ -136,14 +135,10 @@ export function magnitudePruning(pruner: MagnitudePruner, o: BaselineOptions): B
 export async function mixedPrecision(report: SensitivityReport, o: BaselineOptions): Promise<Baseline> {
   const N = report.layers.reduce((a, l) => a + l.weight.count, 0);
   const widths = o.schedule.filter((b) => b !== FLOAT_BITS);
-  let r;
-  try {
-    r = await searchMixedPrecision(report, { budget: { bytes: o.target * 4 * N }, weightBits: widths });
-  } catch (e) {
-    if (e instanceof InvalidOptionError && /below the minimum/.test(e.message))
-      return unreachable('fit-mixed-precision', `mixed precision alone reaches at best ${Math.min(...widths)}/32 = ${Math.min(...widths) / 32} (every layer at ${Math.min(...widths)} bits)`);
-    throw e;
-  }
+  const least = Math.min(...widths);
+  if (o.target * 32 < least)
+    return unreachable('fit-mixed-precision', `mixed precision alone reaches at best ${least}/32 = ${least / 32} (every layer at ${least} bits)`);
+  const r = await searchMixedPrecision(report, { budget: { bytes: o.target * 4 * N }, weightBits: widths });
   const weights = { ...r.config.weights };
   const layerSparsity = Object.fromEntries(report.layers.map((l) => [l.name, 0]));
   const bits = report.layers.map((l) => weights[l.name]!);

@@ -9,7 +9,7 @@ import type { SensitivityReport } from '../fisher/report.js';
 import { createEvaluator, type EvaluateOptions } from '../eval/evaluate.js';
 import { scoreOf } from '../eval/validate.js';
 import { frontierConfig, searchMixedPrecisionSync, type FrontierPoint, type MixedPrecisionConfig } from './mixed-precision.js';
-import type { BudgetKind } from './options.js';
+import { DEFAULT_WEIGHT_BITS, type BudgetKind } from './options.js';
 
 export interface BoundedSearchOptions extends EvaluateOptions {
   /** the largest damage allowed: accuracy drop with labels, 1 - agreement without (e.g. 0.01) */
@@ -49,7 +49,7 @@ export async function searchWithinDrop(model: string | Uint8Array, report: Sensi
   if (typeof opts.maxDrop !== 'number' || !(opts.maxDrop >= 0 && opts.maxDrop < 1))
     throw new InvalidOptionError(`Expected a fraction in [0, 1) for option maxDrop (0.01 = one point of accuracy) but received ${String(opts.maxDrop)}`);
   const cost = opts.cost ?? 'bytes';
-  const weightBits = opts.weightBits ?? [2, 3, 4, 5, 6, 8];
+  const weightBits = opts.weightBits ?? [...DEFAULT_WEIGHT_BITS];
   // The whole frontier: a budget that admits every configuration.
   const maxBits = Math.max(...weightBits);
   const total = report.layers.reduce((a, l) => a + l.weight.count, 0);

@@ -1,5 +1,6 @@
 /** Options of planCompression() (FITCompress) and their validation. */
 import { InvalidOptionError } from '../errors.js';
+import { shown } from './options.js';
 
 /** Default quantization schedule: every layer starts in float and steps down these bit widths. */
 export const DEFAULT_SCHEDULE: readonly number[] = [32, 8, 6, 5, 4, 3, 2];
@@ -89,20 +90,14 @@ export interface CheckedCompressOptions {
   reestimateEvery: number;
 }
 
-const KEYS = [
-  'target', 'weights', 'model', 'inputShapes', 'schedule', 'pruningLevels', 'algorithm', 'heuristicWeight', 'maxExpansions',
-  'onLimit', 'reestimate', 'reestimateEvery', 'fisher', 'onProgress', 'signal',
-];
+/** The planner's own options (compress() and compressCurve() pass them through). */
+export const PLANNER_KEYS = [
+  'schedule', 'pruningLevels', 'algorithm', 'heuristicWeight', 'maxExpansions', 'onLimit', 'reestimate', 'reestimateEvery',
+] as const;
+export type PlannerOptions = Pick<CompressOptions, (typeof PLANNER_KEYS)[number]>;
 
-const shown = (v: unknown): string => {
-  if (typeof v === 'string') return `'${v}'`;
-  if (v === undefined || typeof v === 'function') return String(v);
-  try {
-    return JSON.stringify(v) ?? String(v);
-  } catch {
-    return String(v);
-  }
-};
+const KEYS: readonly string[] = ['target', 'weights', 'model', 'inputShapes', ...PLANNER_KEYS, 'fisher', 'onProgress', 'signal'];
+
 
 function oneOf<T extends string>(v: unknown, option: string, allowed: readonly T[], def: T): T {
   if (v === undefined) return def;

@@ -20,6 +20,7 @@ import type { WeightMasks } from '../onnx/masks.js';
 import { exportModel, type ExportFormat, type ExportSummary } from '../onnx/write.js';
 import type { CurvesJson } from '../report/html.js';
 import { baselines as measureBaselines, MagnitudePruner, type Baseline } from './baselines.js';
+import { PLANNER_KEYS, type PlannerOptions } from './compress-options.js';
 import { DEFAULT_PRUNING_LEVELS, DEFAULT_SCHEDULE, modelFisher, planCompression, reportWeights, type CompressPlan } from './fitcompress.js';
 
 export type { Baseline, BaselineName } from './baselines.js';
@@ -29,19 +30,11 @@ export type CompressModelProgress =
   | { phase: 'plan'; target: number; expansions: number; bestCompression: number }
   | { phase: 'evaluate'; samples: number; total: number | undefined };
 
-export interface CompressCurveOptions {
+/** Planner options (PlannerOptions, documented on CompressOptions) plus sensitivity and evaluation. */
+export interface CompressCurveOptions extends PlannerOptions {
   data: DataSpec;
   /** a sensitivity report of this model with its Fisher diagonal (default: computed on `data`) */
   report?: SensitivityReport;
-  // planner (planCompression)
-  schedule?: number[];
-  pruningLevels?: number[];
-  algorithm?: 'astar' | 'greedy';
-  heuristicWeight?: number;
-  maxExpansions?: number;
-  onLimit?: 'greedy' | 'error';
-  reestimate?: 'never' | 'every-k' | 'each-expansion';
-  reestimateEvery?: number;
   // sensitivity (and the re-estimations) and evaluation
   estimator?: Estimator;
   likelihood?: LikelihoodOption;
@@ -109,8 +102,8 @@ const BASELINE_TITLES: Record<string, string> = {
 /** Readable name of a baseline (as in the curves JSON and the CLI tables). */
 export const baselineTitle = (name: string): string => BASELINE_TITLES[name] ?? name;
 
-const KEYS = new Set([
-  'data', 'report', 'schedule', 'pruningLevels', 'algorithm', 'heuristicWeight', 'maxExpansions', 'onLimit', 'reestimate', 'reestimateEvery',
+const KEYS = new Set<string>([
+  'data', 'report', ...PLANNER_KEYS,
   'estimator', 'likelihood', 'batchSize', 'maxSamples', 'tolerance', 'seed', 'foldBatchNorm', 'inputShapes', 'evaluate', 'baselines', 'workers',
   'signal', 'onProgress',
 ]);
@@ -165,19 +158,15 @@ async function run(model: string | Uint8Array, targets: number[], o: CompressCur
   const schedule = o.schedule ?? [...DEFAULT_SCHEDULE];
   const pruningLevels = o.pruningLevels ?? [...DEFAULT_PRUNING_LEVELS];
   const wantBaselines = o.baselines ?? true;
+  const planner = Object.fromEntries(PLANNER_KEYS.filter((k) => o[k] !== undefined).map((k) => [k, o[k]])) as PlannerOptions;
   const plans: CompressPlan[] = [];
   const lines: Baseline[][] = [];
   const pruner = wantBaselines ? new MagnitudePruner(report, weights) : undefined;
   try {
     for (const target of targets) {
       const plan = await planCompression(report, {
+        ...planner,
         target, weights, schedule, pruningLevels,
-        ...(o.algorithm !== undefined && { algorithm: o.algorithm }),
-        ...(o.heuristicWeight !== undefined && { heuristicWeight: o.heuristicWeight }),
-        ...(o.maxExpansions !== undefined && { maxExpansions: o.maxExpansions }),
-        ...(o.onLimit !== undefined && { onLimit: o.onLimit }),
-        ...(o.reestimate !== undefined && { reestimate: o.reestimate }),
-        ...(o.reestimateEvery !== undefined && { reestimateEvery: o.reestimateEvery }),
         ...(fisher && { fisher }),
         ...(o.signal !== undefined && { signal: o.signal }),
         onProgress: (p) => o.onProgress?.({ phase: 'plan', target, expansions: p.expansions, bestCompression: p.bestCompression }),

@@ -27,7 +27,7 @@ import { astarSearch, greedySearch, materialize, stateOf, type SearchNode } from
 import { reportWeights } from './compress-weights.js';
 
 export type { CompressMove, CompressOptions, CompressProgress, FisherCallback } from './compress-options.js';
-export { DEFAULT_PRUNING_LEVELS, DEFAULT_SCHEDULE, DEFAULT_MAX_EXPANSIONS, DEFAULT_REESTIMATE_EVERY } from './compress-options.js';
+export { DEFAULT_PRUNING_LEVELS, DEFAULT_SCHEDULE } from './compress-options.js';
 export { modelFisher } from './compress-fisher.js';
 export { reportWeights } from './compress-weights.js';
 

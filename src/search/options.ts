@@ -22,7 +22,8 @@ export const DEFAULT_WEIGHT_BITS: readonly number[] = [2, 3, 4, 5, 6, 8];
 export const DEFAULT_ACTIVATION_BITS: readonly number[] = [8];
 const KINDS: readonly BudgetKind[] = ['averageBits', 'bytes', 'bops'];
 
-const shown = (v: unknown): string => {
+/** A received option value as error messages show it. */
+export const shown = (v: unknown): string => {
   if (typeof v === 'string') return `'${v}'`;
   if (v === undefined) return 'undefined';
   try {
@@ -42,10 +43,12 @@ export interface CheckedOptions {
   macs?: Record<string, number>;
 }
 
-function bitList(v: unknown, option: string, fallback: readonly number[]): number[] {
+/** A sorted, de-duplicated list of integer bit widths in [2, 16] (fallback when undefined). */
+export function bitList(v: unknown, option: string, fallback: readonly number[], allowEmpty = false): number[] {
   if (v === undefined) return [...fallback];
-  const ok = Array.isArray(v) && v.length > 0 && v.every((b) => typeof b === 'number' && Number.isInteger(b) && b >= 2 && b <= 16);
-  if (!ok) throw new InvalidOptionError(`Expected a non-empty array of integer bit widths in [2, 16] for option ${option} but received ${shown(v)}`);
+  const ok = Array.isArray(v) && (allowEmpty || v.length > 0) && v.every((b) => typeof b === 'number' && Number.isInteger(b) && b >= 2 && b <= 16);
+  if (!ok)
+    throw new InvalidOptionError(`Expected ${allowEmpty ? 'an' : 'a non-empty'} array of integer bit widths in [2, 16] for option ${option} but received ${shown(v)}`);
   const list = [...new Set(v as number[])].sort((a, b) => a - b);
   return list;
 }

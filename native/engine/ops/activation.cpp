@@ -77,19 +77,14 @@ FIT_UNARY_OP(softplusForward, std::max(x, T(0)) + std::log1p(std::exp(-std::abs(
 template <typename T>
 FIT_SIMD_CLONES void reluBackwardLoop(const T* __restrict yd, const T* __restrict dy, T* __restrict dx, int64_t n) {
   int64_t i = 0;
-#if defined(__GNUC__) || defined(__clang__)
+#if FIT_SIMD_VECTOR_EXT
   // Explicit vector mask: compilers keep `y > 0 ? dy : 0` as a (mispredicted) branch here.
-  using I = std::conditional_t<sizeof(T) == 4, int32_t, int64_t>;
-  typedef T V __attribute__((vector_size(64)));
-  typedef I IV __attribute__((vector_size(64)));
-  constexpr int64_t L = 64 / sizeof(T);
+  constexpr int64_t L = simd::kLanes<T>;
   for (; i + L <= n; i += L) {
-    V yv;
-    IV gv;
-    std::memcpy(&yv, yd + i, 64);
-    std::memcpy(&gv, dy + i, 64);  // dy's bits, masked where y <= 0
-    const IV r = gv & (yv > V{});
-    std::memcpy(dx + i, &r, 64);
+    simd::Idx<T> gv;
+    std::memcpy(&gv, dy + i, sizeof gv);  // dy's bits, masked where y <= 0
+    const simd::Idx<T> r = gv & (simd::load(yd + i) > simd::Vec<T>{});
+    std::memcpy(dx + i, &r, sizeof r);
   }
 #endif
   for (; i < n; ++i) dx[i] = yd[i] > T(0) ? dy[i] : T(0);

@@ -121,14 +121,6 @@ FIT_SIMD_CLONES void toBatched(const T* y, T* yt, int64_t nb, int64_t M, int64_t
     }
 }
 
-// sq += G^2, dw += G (dw may be null).
-template <typename T>
-FIT_SIMD_CLONES void foldSquares(const T* __restrict G, int64_t n, T* __restrict dw, T* __restrict sq) {
-  for (int64_t i = 0; i < n; ++i) sq[i] += G[i] * G[i];
-  if (dw)
-    for (int64_t i = 0; i < n; ++i) dw[i] += G[i];
-}
-
 // Images per chunk, or 0 when the batched path does not apply (see the header comment).
 int64_t chunkImages(int nd, int64_t group, const int64_t* stride, const int64_t* dilation, int64_t N, int64_t K,
                     int64_t S, size_t elem) {
@@ -171,7 +163,7 @@ bool convBackwardBatched(const T* x, const T* w, const T* dy, T* dx, T* dw, T* s
       packCols<T>(x + n0 * C * g.H * g.W, col, cnt, ld, g, buf);
       for (int64_t i = 0; i < cnt; ++i) {
         kernels::gemm(false, true, M, K, S, T(1), dy + (n0 + i) * M * S, S, col + i * S, ld, T(0), G, K);
-        foldSquares<T>(G, M * K, dw, sq);
+        kernels::foldSquares<T>(G, M * K, dw, sq);
       }
     } else if (dw) {
       toBatched<T>(dy + n0 * M * S, dyt, cnt, M, S, ld);

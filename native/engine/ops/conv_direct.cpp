@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "../../kernels/backend.h"
 #include "../../kernels/simd.h"
 
 namespace fit {
@@ -34,7 +35,8 @@ constexpr int64_t kV = simd::kLanes<T>;
 constexpr int64_t kMaxTaps = 49;
 constexpr int64_t kGroupBytes = int64_t(512) << 10;  // images whose padded buffers are built at once
 
-inline int64_t roundUp(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
+using simd::roundUp;
+using simd::splat;
 
 struct Plan {
   int64_t PH, PW, taps, maxoff;
@@ -61,7 +63,8 @@ Plan planOf(const DirectGeom& g) {
   p.maxoff = p.offs[p.taps - 1];
   p.len = g.OH * p.PW;
   p.ldo = roundUp(p.len, 2 * V);
-  p.P = roundUp(std::max(p.PH * p.PW, p.ldo + p.maxoff), V);
+  // padInputs writes through the last row's right pad and the next row's left pad.
+  p.P = roundUp(std::max({p.PH * p.PW, p.ldo + p.maxoff, (g.pt + g.IH) * p.PW + g.pl}), V);
   p.p0 = g.pt * p.PW;
   p.pn = g.IH * p.PW;
   p.ldx = roundUp(p.pn, 4 * V);
@@ -135,12 +138,6 @@ FIT_SIMD_CLONES void gridOutputs(const T* dy, T* dyb, int64_t nb, const DirectGe
   }
 }
 
-template <typename T>
-FIT_SIMD_INLINE Vec<T> splat(T v) {
-  T lanes[kV<T>];
-  for (int64_t i = 0; i < kV<T>; ++i) lanes[i] = v;
-  return load(lanes);
-}
 
 // out [Mp][ldo] = bias + conv of one padded image xp [C][P]; wpk [Mp / 4][C][taps][4], bias [Mp].
 template <typename T>
@@ -253,13 +250,11 @@ template <typename T> struct FoldMasks {};
 // With G (FIT_DIRECT_LANESUMS only), the lanes are summed right away into G [M][C][taps] instead.
 template <typename T>
 FIT_SIMD_CLONES void weightGradGrid(const T* dyb, const T* xp, T* GV, T* G, int64_t C, int64_t M, const Plan& p,
-                                    bool accumulate) {
+                                    const FoldMasks<T>& masks, bool accumulate) {
   constexpr int64_t V = kV<T>;
   const int64_t taps = p.taps, tp = (taps + 1) / 2, steps = roundUp(p.len, V);
-#if FIT_DIRECT_LANESUMS
-  const FoldMasks<T> masks;
-#else
-  (void)G;
+#if !FIT_DIRECT_LANESUMS
+  (void)G, (void)masks;
 #endif
   for (int64_t m0 = 0; m0 < M; m0 += 4) {
     const int64_t mb = std::min<int64_t>(4, M - m0);
@@ -334,14 +329,6 @@ FIT_SIMD_CLONES void extractInputGrad(const T* dxo, T* dx, const DirectGeom& g, 
 }
 
 template <typename T>
-FIT_SIMD_CLONES void foldSquares(const T* __restrict G, int64_t n, T* __restrict dw, T* __restrict sq) {
-  if (sq)
-    for (int64_t i = 0; i < n; ++i) sq[i] += G[i] * G[i];
-  if (dw)
-    for (int64_t i = 0; i < n; ++i) dw[i] += G[i];
-}
-
-template <typename T>
 int64_t groupSize(int64_t N, int64_t perImage) {
   return std::max<int64_t>(1, std::min<int64_t>(N, kGroupBytes / std::max<int64_t>(1, perImage * int64_t(sizeof(T)))));
 }
@@ -401,6 +388,7 @@ void convDirectBackward(const T* x, const T* w, const T* dy, T* dx, T* dw, T* sq
           wpk[((c / CB * M + m) * taps + t) * CB + c % CB] = c < C ? w[(m * C + c) * taps + t] : T(0);
     dxo = scratch.alloc<T>(static_cast<size_t>(Cp * p.ldx));
   }
+  const FoldMasks<T> masks;  // shuffle masks of the in-kernel lane sums (built once per call)
   bool first = true;
   for (int64_t n0 = 0; n0 < N; n0 += nb) {
     const int64_t cnt = std::min(nb, N - n0);
@@ -419,17 +407,17 @@ void convDirectBackward(const T* x, const T* w, const T* dy, T* dx, T* dw, T* sq
       // With per-sample squares, each image's gradient alone (its lanes summed in the kernel where
       // GCC's vector shuffles exist), squared.
       const bool direct = sq && FIT_DIRECT_LANESUMS;
-      weightGradGrid(dyb + i * M * p.Q, xp + i * C * p.P, GV, direct ? G : nullptr, C, M, p, !sq && !first);
+      weightGradGrid(dyb + i * M * p.Q, xp + i * C * p.P, GV, direct ? G : nullptr, C, M, p, masks, !sq && !first);
       first = false;
       if (sq) {
         if (!direct) reduceTiles(GV, G, C, M, taps);
-        foldSquares(G, M * K, dw, sq);
+        kernels::foldSquares(G, M * K, dw, sq);
       }
     }
   }
   if (dw && !sq && !first) {
     reduceTiles(GV, G, C, M, taps);
-    foldSquares<T>(G, M * K, dw, nullptr);
+    kernels::foldSquares<T>(G, M * K, dw, nullptr);
   }
 }
 

@@ -31,18 +31,8 @@ bool convBackwardBatched(const T* x, const T* w, const T* dy, T* dx, T* dw, T* s
 
 namespace {
 
-// Sums of products with 8 independent partial sums: a single float accumulator is a serial chain
-// of adds the compiler may not reorder (no -ffast-math), which made these loops latency-bound.
-template <typename T>
-inline T dotRow(const T* __restrict a, const T* __restrict b, int64_t n) {
-  T part[8] = {};
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    for (int j = 0; j < 8; ++j) part[j] += a[i + j] * b[i + j];
-  for (; i < n; ++i) part[0] += a[i] * b[i];
-  return ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
-}
-
+// Sums with 8 independent partial sums: a single float accumulator is a serial chain of adds the
+// compiler may not reorder (no -ffast-math), which made these loops latency-bound.
 template <typename T>
 inline T sumRow(const T* __restrict a, int64_t n) {
   T part[8] = {};
@@ -80,15 +70,6 @@ T* sqTarget(GradContext<T>& ctx) {
     ctx.fail(ErrorCode::Internal, "per-sample squared gradients are defined for the weight (input 1) only, "
                                   "but input " + std::to_string(ctx.weightInput) + " was requested");
   return ctx.sqWeightGrad->template data<T>();
-}
-
-// Folds one sample's weight gradient G[n]: sq += G^2, dw += G (either may be null).
-template <typename T>
-void foldSample(const T* __restrict G, int64_t n, T* __restrict dw, T* __restrict sq) {
-  if (sq)
-    for (int64_t i = 0; i < n; ++i) sq[i] += G[i] * G[i];
-  if (dw)
-    for (int64_t i = 0; i < n; ++i) dw[i] += G[i];
 }
 
 // dB[m] = sum over images and positions of dY[n, m, :].
@@ -230,12 +211,7 @@ FIT_SIMD_CLONES void depthwise2dBackwardPlanes(const T* x, const T* w, const T* 
         }
         if (DW && perSample) {
           reduceInto(GVm, Gm);
-          T* dwm = dw ? dw + m * kSz : nullptr;
-          T* sqm = sq + m * kSz;
-          for (int64_t i = 0; i < kSz; ++i) {
-            sqm[i] += Gm[i] * Gm[i];
-            if (dwm) dwm[i] += Gm[i];
-          }
+          kernels::foldSquares(Gm, kSz, dw ? dw + m * kSz : nullptr, sq + m * kSz);
         }
       }
       if (DX) {
@@ -379,7 +355,7 @@ void convBackward(GradContext<T>& ctx) {
         }
       }
     }
-    if (G) foldSample(G, M * rows, dw, sq);
+    if (G) kernels::foldSquares(G, M * rows, dw, sq);
   }
 }
 
@@ -426,7 +402,7 @@ void convTransposeBackward(GradContext<T>& ctx) {
         kernels::gemm(false, true, Cg, rows, inSz, T(1), xg, inSz, dc, inSz, G ? T(0) : T(1),
                       (G ? G : dw) + gi * Cg * rows, rows);
     }
-    if (G) foldSample(G, C * rows, dw, sq);
+    if (G) kernels::foldSquares(G, C * rows, dw, sq);
   }
 }
 

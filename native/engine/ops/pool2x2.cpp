@@ -55,8 +55,7 @@ FIT_SIMD_CLONES void maxPool2x2Forward(const T* x, T* y, int64_t planes, int64_t
   const T* xEnd = x + planes * H * W;
   const T* yEnd = y + planes * OH * OW;
   const Idx<T> ev = shuffleMask<T>(0), od = shuffleMask<T>(1);
-  simd::Vec<T> low;
-  for (int64_t i = 0; i < V; ++i) low[i] = lowest;
+  const simd::Vec<T> low = simd::splat(lowest);
 #endif
   for (int64_t p = 0; p < planes; ++p) {
     const T* xp = x + p * H * W;

@@ -1,5 +1,6 @@
 // Reductions that run once per batch of the Fisher pass: ranges for activation quantization,
-// per-sample sums of squared layer-input gradients, and the weight Fisher diagonal's accumulation. Written with
+// per-sample sums of squared layer-input gradients, the weight Fisher diagonal's accumulation, and
+// the folding of one sample's weight gradient into per-sample squares. Written with
 // independent partial results so they vectorize (FIT_SIMD_CLONES): a single running min / max or
 // double sum is a serial chain of 4-cycle operations, and on PP-OCR cls these two loops took over a
 // third of a Fisher batch.
@@ -23,9 +24,7 @@ FIT_SIMD_CLONES void minMaxImpl(const T* __restrict x, int64_t n, T* lo, T* hi) 
 #if defined(__GNUC__) && !defined(__clang__) && FIT_SIMD_VECTOR_EXT
   constexpr int64_t V = simd::kLanes<T>;
   if (n >= 2 * V) {  // partial results in vectors: 64-byte lanes, two of each for two chains
-    simd::Vec<T> l0, l1, h0, h1;
-    for (int64_t j = 0; j < V; ++j) l0[j] = inf, h0[j] = -inf;
-    l1 = l0, h1 = h0;
+    simd::Vec<T> l0 = simd::splat(inf), l1 = l0, h0 = simd::splat(-inf), h1 = h0;
     for (; i + 2 * V <= n; i += 2 * V) {
       const simd::Vec<T> v0 = simd::load(x + i), v1 = simd::load(x + i + V);
       l0 = v0 < l0 ? v0 : l0, l1 = v1 < l1 ? v1 : l1;  // a NaN compares false and is skipped
@@ -85,7 +84,20 @@ FIT_SIMD_CLONES double accumulateScaledImpl(const T* __restrict x, int64_t n, do
   return ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
 }
 
+template <typename T>
+FIT_SIMD_CLONES void foldSquaresImpl(const T* __restrict G, int64_t n, T* __restrict dw, T* __restrict sq) {
+  if (sq)
+    for (int64_t i = 0; i < n; ++i) sq[i] += G[i] * G[i];
+  if (dw)
+    for (int64_t i = 0; i < n; ++i) dw[i] += G[i];
+}
+
 }  // namespace
+
+template <typename T>
+void foldSquares(const T* G, int64_t n, T* dw, T* sq) {
+  foldSquaresImpl(G, n, dw, sq);
+}
 
 template <typename T>
 double accumulateScaled(const T* x, int64_t n, double scale, double* acc) {
@@ -106,6 +118,8 @@ void rowSquares(const T* x, int64_t rows, int64_t per, double* out) {
 
 template void minMax<float>(const float*, int64_t, double&, double&);
 template void minMax<double>(const double*, int64_t, double&, double&);
+template void foldSquares<float>(const float*, int64_t, float*, float*);
+template void foldSquares<double>(const double*, int64_t, double*, double*);
 template double accumulateScaled<float>(const float*, int64_t, double, double*);
 template double accumulateScaled<double>(const double*, int64_t, double, double*);
 template void rowSquares<float>(const float*, int64_t, int64_t, double*);
